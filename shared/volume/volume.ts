@@ -56,7 +56,12 @@ export function identityAffine(spacing: Dims3 = [1, 1, 1]): Affine {
   return a;
 }
 
-export function makeVolume<T extends VoxelArray>(dims: Dims3, data: T, affine: Affine, datatype: DataTypeName): Volume<T> {
+export function makeVolume<T extends VoxelArray>(
+  dims: Dims3,
+  data: T,
+  affine: Affine,
+  datatype: DataTypeName,
+): Volume<T> {
   if (data.length !== voxelCount(dims)) {
     throw new RangeError(`volume data has ${data.length} voxels, dims say ${voxelCount(dims)}`);
   }

@@ -1,0 +1,98 @@
+/**
+ * `freetumor convert IN OUT [--spacing S | --spacing x,y,z] [--orient CODES] [--nearest]
+ * [--datatype T] [--json]`: reorient (exactly: flips and permutations), then resample
+ * (trilinear, or nearest for label maps), then write NIfTI-1 in the datatype asked for
+ * (`.nii.gz` or `.nii`, by OUT's name).
+ */
+import type { Command } from 'commander';
+import {
+  applyReorientation,
+  axcodes,
+  isAxcodes,
+  reorientationTo,
+} from '../../../shared/geometry/orientation.ts';
+import { resampleToSpacing } from '../../../shared/geometry/resample.ts';
+import { DATATYPE_NAMES, isDataTypeName } from '../../../shared/volume/datatype.ts';
+import { readNiftiAsync, writeNiftiAsync } from '../../../shared/volume/nifti.ts';
+import { type DataTypeName, type Dims3, spacingOf, type Volume } from '../../../shared/volume/volume.ts';
+import { CliError, printResult, readInput, writeOutput } from '../output.ts';
+
+interface ConvertOptions {
+  spacing?: Dims3;
+  orient?: string;
+  nearest?: boolean;
+  datatype?: DataTypeName;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('convert')
+    .description('reorient, resample and re-encode a NIfTI volume')
+    .argument('<in>', 'input .nii or .nii.gz')
+    .argument('<out>', 'output .nii.gz (or .nii, uncompressed)')
+    .option('--spacing <mm>', 'resample to this voxel size: S (isotropic) or x,y,z', parseSpacing)
+    .option('--orient <codes>', 'reorient to these axis codes, e.g. RAS or LPS', parseOrient)
+    .option('--nearest', 'nearest-neighbour resampling (for label maps); default trilinear')
+    .option(
+      '--datatype <type>',
+      `datatype to write: ${DATATYPE_NAMES.join(', ')} (default: the input's)`,
+      parseDatatype,
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (input: string, output: string, opts: ConvertOptions) => {
+      const gzip = outputIsGzip(output);
+      let vol: Volume = await readNiftiAsync(await readInput(input, 'input'));
+      const from = { dims: vol.dims, spacing: spacingOf(vol.affine), orientation: axcodes(vol.affine) };
+      if (opts.orient) vol = applyReorientation(vol, reorientationTo(vol.affine, opts.orient));
+      if (opts.spacing) vol = resampleToSpacing(vol, opts.spacing, opts.nearest ? 'nearest' : 'linear');
+      const datatype = opts.datatype ?? vol.datatype;
+      const bytes = await writeNiftiAsync(vol, { gzip, datatype });
+      await writeOutput(output, bytes);
+      const result = {
+        from,
+        to: { dims: vol.dims, spacing: spacingOf(vol.affine), orientation: axcodes(vol.affine), datatype },
+        bytes: bytes.length,
+        gzip,
+      };
+      printResult(opts.json === true, result, () =>
+        [
+          `dims         ${from.dims.join(' x ')} -> ${result.to.dims.join(' x ')}`,
+          `spacing      ${from.spacing.map((s) => s.toFixed(3)).join(' x ')} -> ${result.to.spacing.map((s) => s.toFixed(3)).join(' x ')} mm`,
+          `orientation  ${from.orientation} -> ${result.to.orientation}`,
+          `datatype     ${datatype}, ${bytes.length} bytes written`,
+        ].join('\n'),
+      );
+    });
+}
+
+function outputIsGzip(path: string): boolean {
+  if (/\.nii\.gz$/i.test(path)) return true;
+  if (/\.nii$/i.test(path)) return false;
+  throw new CliError('the output name must end in .nii.gz or .nii');
+}
+
+function parseSpacing(value: string): Dims3 {
+  const parts = value.split(',').map((p) => Number(p.trim()));
+  const ok =
+    (parts.length === 1 || parts.length === 3) && parts.every((n) => Number.isFinite(n) && n > 0 && n <= 100);
+  if (!ok)
+    throw new CliError(
+      `--spacing must be S or x,y,z in mm (each > 0 and <= 100), got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  return (parts.length === 1 ? [parts[0], parts[0], parts[0]] : parts) as Dims3;
+}
+
+function parseOrient(value: string): string {
+  const codes = value.toUpperCase();
+  if (!isAxcodes(codes))
+    throw new CliError(
+      `--orient must be 3 axis letters such as RAS or LPS, got ${JSON.stringify(value.slice(0, 10))}`,
+    );
+  return codes;
+}
+
+function parseDatatype(value: string): DataTypeName {
+  if (!isDataTypeName(value)) throw new CliError(`--datatype must be one of ${DATATYPE_NAMES.join(', ')}`);
+  return value;
+}
