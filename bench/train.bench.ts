@@ -1,0 +1,182 @@
+/**
+ * `npm run bench -- train`: one segmentation training step (U-Net forward, DiceCE, backward, AdamW)
+ * per available tfjs backend, batch 1, for the tiny U-Net at 32^3 (widths 8-16, "c8") and 64^3
+ * (widths 16-32, "c16") and the reference UNet3D (~19M parameters) at 96^3 where feasible.
+ * On cpu the fast kernels of trainer/kernels are measured against the stock tfjs kernels (baseline)
+ * in the same run. The reference at 96^3 on cpu is not run (minutes per forward): its row is an
+ * estimate from the multiply-adds and the throughput measured on the 64^3 net, named as such.
+ * With --quick: fewer repetitions and no 64^3 step on stock kernels (about 150 s).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendName, releaseBackend, selectBackend } from '../trainer/backend.ts';
+import type { Batch } from '../trainer/data/batches.ts';
+import { levelWidths, REFERENCE_UNET3D, type UNetConfig } from '../trainer/models/unet.ts';
+import { parseRunConfig } from '../trainer/train/config.ts';
+import { createSegmentationTrainer } from '../trainer/train/segmentation.ts';
+import { type BenchContext, type BenchResult, result, timeMedian } from './harness.ts';
+
+const GROUP = 'train';
+
+interface Case {
+  label: string;
+  side: number;
+  model: { baseChannels: number; depth: number };
+}
+
+const TINY_32: Case = { label: 'tiny U-Net 32^3 c8', side: 32, model: { baseChannels: 4, depth: 2 } };
+const TINY_64: Case = { label: 'tiny U-Net 64^3 c16', side: 64, model: { baseChannels: 8, depth: 2 } };
+const REFERENCE_96: Case = {
+  label: 'reference UNet3D 96^3',
+  side: 96,
+  model: { baseChannels: 32, depth: 4 },
+};
+
+/** Multiply-adds of one forward pass (convolutions only) at side^3, batch 1. */
+export function forwardMacs(
+  cfg: Pick<UNetConfig, 'inChannels' | 'outChannels' | 'baseChannels' | 'depth' | 'widths'>,
+  side: number,
+): number {
+  const w = levelWidths({ ...REFERENCE_UNET3D, ...cfg });
+  const vox = (l: number) => (side / 2 ** l) ** 3;
+  let macs = 0;
+  let cin = cfg.inChannels;
+  for (let l = 0; l < cfg.depth; l++) {
+    const mid = Math.floor(w[l] / 2);
+    macs += vox(l) * 27 * (cin * mid + mid * w[l]);
+    cin = w[l];
+  }
+  for (let l = cfg.depth - 2; l >= 0; l--) {
+    macs += vox(l + 1) * 8 * cin * cin;
+    macs += vox(l) * 27 * ((cin + w[l]) * w[l] + w[l] * w[l]);
+    cin = w[l];
+  }
+  return macs + vox(0) * cin * cfg.outChannels;
+}
+
+function makeStep(c: Case): { step: () => Promise<void>; dispose: () => void } {
+  const config = parseRunConfig({
+    kind: 'segmentation',
+    steps: 1000,
+    patchSize: c.side,
+    casesPerStep: 1,
+    cropsPerCase: 1,
+    data: { datasets: [{ name: 'bench', format: 'msd', path: '-', organ: 'liver' }], workers: 0 },
+    model: { ...c.model, norm: 'instance' },
+    segmentation: { cutmix: false },
+  });
+  const trainer = createSegmentationTrainer(config);
+  const n = c.side ** 3;
+  const images = new Float32Array(n);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    images[i] = ((i * 2654435761) >>> 0) / 4294967296;
+    labels[i] = images[i] > 0.7 ? 2 : images[i] > 0.4 ? 1 : 0;
+  }
+  const batch: Batch = {
+    step: 0,
+    size: 1,
+    dims: [c.side, c.side, c.side],
+    images,
+    labels,
+    organIndex: new Int32Array(1),
+    caseIds: ['bench'],
+    plans: [],
+  };
+  let s = 0;
+  return {
+    step: async () => {
+      await trainer.step(batch, s++);
+    },
+    dispose: () => trainer.dispose(),
+  };
+}
+
+async function timeStep(c: Case, reps: number, warmup: number): Promise<number> {
+  const { step, dispose } = makeStep(c);
+  try {
+    return (await timeMedian(step, reps, warmup)) / 1000;
+  } finally {
+    dispose();
+  }
+}
+
+async function kernelsAvailable(): Promise<boolean> {
+  try {
+    const path = '../trainer/kernels/index.ts';
+    await import(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
+  const reps = ctx.quick ? 1 : 3;
+  const fast = await kernelsAvailable();
+
+  // cpu: fast kernels (value) against stock kernels (baseline), same run.
+  const cpuTimes = new Map<string, { fast: number | null; stock: number | null }>();
+  for (const c of [TINY_32, TINY_64]) {
+    const big = c.side > 32;
+    let stock: number | null = null;
+    if (!(ctx.quick && big)) {
+      await selectBackend('cpu', { fastCpuKernels: false });
+      ctx.log(`train: cpu stock kernels, ${c.label}`);
+      stock = await timeStep(c, big ? 1 : reps, big ? 0 : 1);
+    }
+    let fastTime: number | null = null;
+    if (fast) {
+      await selectBackend('cpu', { fastCpuKernels: true });
+      ctx.log(`train: cpu fast kernels, ${c.label}`);
+      fastTime = await timeStep(c, reps, 1);
+    }
+    cpuTimes.set(c.label, { fast: fastTime, stock });
+    if (fastTime !== null)
+      yield result(
+        GROUP,
+        `cpu step ${c.label} (fast kernels)`,
+        fastTime,
+        's',
+        stock,
+        'tfjs stock cpu kernels',
+      );
+    else if (stock !== null) yield result(GROUP, `cpu step ${c.label} (stock kernels)`, stock, 's');
+  }
+  const measured = cpuTimes.get(TINY_64.label);
+  const t64 = measured?.fast ?? measured?.stock ?? null;
+  if (t64 !== null) {
+    const tiny = { inChannels: 1, outChannels: 3, ...TINY_64.model };
+    const ref = { ...REFERENCE_UNET3D };
+    const estimate = (t64 * forwardMacs(ref, 96)) / forwardMacs(tiny, 64);
+    yield result(GROUP, `cpu step ${REFERENCE_96.label} (estimate from MACs, not run)`, estimate, 's');
+  }
+
+  // webgpu / tensorflow where present. A software WebGPU adapter only runs the smallest case.
+  for (const name of ['tensorflow', 'webgpu'] as BackendName[]) {
+    let detail: string;
+    try {
+      detail = (await selectBackend(name)).detail;
+    } catch (e) {
+      ctx.log(`train: ${name} not available (${(e as Error).message})`);
+      continue;
+    }
+    const software = /llvmpipe|lavapipe|swiftshader/i.test(detail);
+    const cases = software ? [TINY_32] : [TINY_32, TINY_64, REFERENCE_96];
+    for (const c of cases) {
+      ctx.log(`train: ${name} (${detail}), ${c.label}`);
+      const t = await timeStep(c, reps, 1);
+      const base = cpuTimes.get(c.label);
+      yield result(
+        GROUP,
+        `${name}${software ? ' (software adapter)' : ''} step ${c.label}`,
+        t,
+        's',
+        base?.fast ?? base?.stock ?? null,
+        'tfjs cpu (same run)',
+      );
+    }
+  }
+  await selectBackend('cpu');
+  releaseBackend();
+  tf.disposeVariables();
+}

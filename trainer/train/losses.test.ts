@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../backend.ts';
+import { gradCheck } from '../models/gradcheck.ts';
+import { diceCELoss, discriminatorLoss, generatorLoss, oneHotLabels } from './losses.ts';
+import { AdamW, warmupCosineLr } from './optim.ts';
+
+const TOL = 2e-2;
+
+function softmaxOf(shape: number[], seed: number): tf.Tensor5D {
+  const logits: tf.Tensor = tf.randomNormal(shape, 0, 1, 'float32', seed);
+  return tf.softmax(logits) as tf.Tensor5D;
+}
+
+function mask(shape: number[], seed: number): tf.Tensor5D {
+  return tf.cast(tf.greater(tf.randomUniform(shape, 0, 1, 'float32', seed), 0.6), 'float32') as tf.Tensor5D;
+}
+
+beforeAll(async () => {
+  await selectBackend('cpu', { fastCpuKernels: false });
+});
+
+describe('losses', () => {
+  it('DiceCE: near 0 for a perfect one-hot prediction, matches hand-computed values', () => {
+    const y = oneHotLabels([0, 1, 2, 2, 1, 0, 0, 2], [1, 2, 2, 2], 3);
+    const perfect = diceCELoss(tf.clipByValue(y, 1e-6, 1) as tf.Tensor5D, y);
+    expect(perfect.dice.dataSync()[0]).toBeLessThan(1e-4);
+    expect(perfect.ce.dataSync()[0]).toBeLessThan(1e-4);
+    // Uniform prediction: CE = ln 3; Dice per fg class c with n_c voxels: 1 - (2 n_c/3) / (8/3 + n_c).
+    const uniform = diceCELoss(tf.fill([1, 2, 2, 2, 3], 1 / 3) as tf.Tensor5D, y);
+    expect(uniform.ce.dataSync()[0]).toBeCloseTo(Math.log(3), 5);
+    const d = (nc: number) => 1 - (2 * nc) / 3 / (8 / 3 + nc);
+    expect(uniform.dice.dataSync()[0]).toBeCloseTo((d(2) + d(3)) / 2, 5);
+  });
+
+  it('DiceCE gradient matches finite differences (through the softmax)', () => {
+    const y = oneHotLabels([0, 1, 2, 1, 1, 0, 2, 2], [1, 2, 2, 2], 3);
+    const logits = tf.randomNormal([1, 2, 2, 2, 3], 0, 1, 'float32', 3);
+    const r = gradCheck((l) => diceCELoss(tf.softmax(l) as tf.Tensor5D, y).total, [logits], { samples: 10 });
+    expect(r.maxRelError).toBeLessThan(TOL);
+  });
+
+  it('generator and discriminator losses: values and gradients', () => {
+    const shape = [2, 3, 3, 3];
+    const fake = mask([...shape, 1], 4);
+    const real = mask([...shape, 1], 5);
+    const pd = softmaxOf([...shape, 3], 6);
+    const ps = softmaxOf([...shape, 3], 7);
+    const g = generatorLoss(pd, ps, fake, [2], 0.1);
+    const recall = (p: tf.Tensor5D, c: number, m: tf.Tensor) =>
+      1 -
+      tf.sum(tf.mul(tf.slice(p, [0, 0, 0, 0, c], [-1, -1, -1, -1, 1]), m)).dataSync()[0] /
+        (tf.sum(m).dataSync()[0] + 1e-6);
+    expect(g.adversarial.dataSync()[0]).toBeCloseTo(recall(pd, 1, fake), 5);
+    expect(g.segmentation.dataSync()[0]).toBeCloseTo(recall(ps, 2, fake), 5);
+    expect(g.total.dataSync()[0]).toBeCloseTo(0.1 * recall(pd, 1, fake) + recall(ps, 2, fake), 5);
+    const d = discriminatorLoss(pd, fake, real);
+    expect(d.total.dataSync()[0]).toBeCloseTo(0.5 * (recall(pd, 2, fake) + recall(pd, 1, real)), 5);
+    // No real tumor in the batch: the real term is the constant 1.
+    expect(discriminatorLoss(pd, fake, tf.zerosLike(real) as tf.Tensor5D).real.dataSync()[0]).toBeCloseTo(
+      1,
+      5,
+    );
+
+    const lg = tf.randomNormal([...shape, 3], 0, 1, 'float32', 8);
+    const rg = gradCheck((l) => generatorLoss(tf.softmax(l) as tf.Tensor5D, ps, fake, [2]).total, [lg]);
+    expect(rg.maxRelError).toBeLessThan(TOL);
+    const rd = gradCheck((l) => discriminatorLoss(tf.softmax(l) as tf.Tensor5D, fake, real).total, [lg]);
+    expect(rd.maxRelError).toBeLessThan(TOL);
+  });
+});
+
+describe('optimizer', () => {
+  it('AdamW matches a hand-computed decoupled-weight-decay update (torch.optim.AdamW)', () => {
+    const p = tf.variable(tf.tensor1d([1, -2]), true, 'p_adamw_test');
+    const opt = new AdamW([p], { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1, amsgrad: false });
+    const lr = 0.01;
+    const grads = [
+      [0.5, -1],
+      [0.2, 0.3],
+    ];
+    const expected = [1, -2];
+    const m = [0, 0];
+    const v = [0, 0];
+    grads.forEach((g, t) => {
+      opt.apply({ [p.name]: tf.tensor1d(g) }, lr);
+      for (let i = 0; i < 2; i++) {
+        expected[i] *= 1 - lr * 0.1;
+        m[i] = 0.9 * m[i] + 0.1 * g[i];
+        v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+        const mh = m[i] / (1 - 0.9 ** (t + 1));
+        const vh = v[i] / (1 - 0.999 ** (t + 1));
+        expected[i] -= (lr * mh) / (Math.sqrt(vh) + 1e-8);
+      }
+    });
+    const got = p.dataSync();
+    expect(got[0]).toBeCloseTo(expected[0], 5);
+    expect(got[1]).toBeCloseTo(expected[1], 5);
+  });
+
+  it('optimizer state round-trips (resume)', async () => {
+    const p = tf.variable(tf.tensor1d([1, 2, 3]), true, 'p_state_test');
+    const opt = new AdamW([p], { amsgrad: true });
+    opt.apply({ [p.name]: tf.tensor1d([1, -1, 0.5]) }, 0.1);
+    const state = await opt.getState();
+    const q = tf.variable(tf.tensor1d(Array.from(p.dataSync())), true, 'q_state_test');
+    const other = new AdamW([q], { amsgrad: true });
+    other.setState(state);
+    const g = tf.tensor1d([0.3, 0.2, -0.1]);
+    opt.apply({ [p.name]: g }, 0.1);
+    other.apply({ [q.name]: g }, 0.1);
+    expect(Array.from(q.dataSync())).toEqual(Array.from(p.dataSync()));
+  });
+
+  it('warmup-cosine schedule', () => {
+    const s = { baseLr: 1, warmupSteps: 10, totalSteps: 110 };
+    expect(warmupCosineLr(0, s)).toBe(0);
+    expect(warmupCosineLr(5, s)).toBeCloseTo(0.5);
+    expect(warmupCosineLr(10, s)).toBeCloseTo(1);
+    expect(warmupCosineLr(60, s)).toBeCloseTo(0.5);
+    expect(warmupCosineLr(110, s)).toBeCloseTo(0);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Losses of the method (notes §3, §5) on NDHWC tensors of softmax probabilities.
+ * Masks are [n, d, h, w, 1] floats in {0, 1}, pooled over the whole batch as in the reference.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+const MASK_EPS = 1e-6;
+const DICE_SMOOTH = 1e-5;
+const LOG_EPS = 1e-7;
+
+/**
+ * One-hot [n, d, h, w, classes] float32 of integer labels given as a JS array (x fastest per crop),
+ * built on the host: tfjs-webgpu's int32 -> float32 cast is lazy and a later rank-5 transpose of
+ * its result compiles to invalid WGSL, so the trainer never puts integer tensors on the device.
+ */
+export function oneHotLabels(
+  labels: ArrayLike<number>,
+  shape: [number, number, number, number],
+  classes: number,
+): tf.Tensor5D {
+  const out = new Float32Array(labels.length * classes);
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i];
+    if (c >= 0 && c < classes) out[i * classes + c] = 1;
+  }
+  return tf.tensor5d(out, [...shape, classes]);
+}
+
+export interface DiceCEParts {
+  total: tf.Scalar;
+  dice: tf.Scalar;
+  ce: tf.Scalar;
+}
+
+/**
+ * MONAI DiceCELoss(include_background=False, to_onehot_y=True, softmax=True) on probabilities:
+ * Dice per sample and foreground class (smooth 1e-5 in numerator and denominator), averaged,
+ * plus the voxel cross-entropy over all classes (MONAI's CE ignores include_background).
+ */
+export function diceCELoss(probs: tf.Tensor5D, target: tf.Tensor5D): DiceCEParts {
+  return tf.tidy(() => {
+    const classes = probs.shape[4];
+    // Per sample and class ([n, classes]); the background column is dropped at rank 2, because
+    // slicing rank-5 tensors differentiates through Pad, which tfjs-webgpu cannot compile at rank 5.
+    const inter = tf.sum(tf.mul(probs, target), [1, 2, 3]);
+    const denom = tf.add(tf.sum(probs, [1, 2, 3]), tf.sum(target, [1, 2, 3]));
+    const perClass = tf.sub(1, tf.div(tf.add(tf.mul(inter, 2), DICE_SMOOTH), tf.add(denom, DICE_SMOOTH)));
+    const dice = tf.mean(tf.slice(perClass, [0, 1], [-1, classes - 1])) as tf.Scalar;
+    const ce = tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(tf.add(probs, LOG_EPS))), -1))) as tf.Scalar;
+    return { total: tf.add(dice, ce) as tf.Scalar, dice, ce };
+  });
+}
+
+/** 1 - (sum of prob over mask) / |mask|: the reference's linear "probability recall" on a mask. */
+export function maskedRecallLoss(prob: tf.Tensor, mask: tf.Tensor): tf.Scalar {
+  return tf.tidy(
+    () => tf.sub(1, tf.div(tf.sum(tf.mul(prob, mask)), tf.add(tf.sum(mask), MASK_EPS))) as tf.Scalar,
+  );
+}
+
+/** Discriminator channels (voxel-wise softmax). */
+export const D_BACKGROUND = 0;
+export const D_REAL = 1;
+export const D_FAKE = 2;
+
+/** Sum of the given channels, keeping the channel axis, as a product with a [1, 1, 1, 1, C] multi-hot mask (see above). */
+export function channelSum(x: tf.Tensor5D, channels: readonly number[]): tf.Tensor5D {
+  return tf.tidy(() => {
+    const c = x.shape[4];
+    const mask = new Float32Array(c);
+    for (const ch of channels) mask[ch] = 1;
+    return tf.sum(tf.mul(x, tf.tensor5d(mask, [1, 1, 1, 1, c])), -1, true) as tf.Tensor5D;
+  });
+}
+
+function channel(x: tf.Tensor5D, c: number): tf.Tensor5D {
+  return channelSum(x, [c]);
+}
+
+export interface GeneratorLossParts {
+  total: tf.Scalar;
+  adversarial: tf.Scalar;
+  segmentation: tf.Scalar;
+}
+
+/**
+ * L_G = advWeight * (1 - mean pD(real | fake voxels)) + (1 - mean pS(tumor | fake voxels)).
+ * `fakeMask` = [label == 3] in the merged scheme (§10.1). advWeight 0.1 for the abdomen.
+ */
+export function generatorLoss(
+  dProbs: tf.Tensor5D,
+  sProbs: tf.Tensor5D,
+  fakeMask: tf.Tensor5D,
+  segTumorChannels: readonly number[],
+  advWeight = 0.1,
+): GeneratorLossParts {
+  return tf.tidy(() => {
+    const adversarial = maskedRecallLoss(channel(dProbs, D_REAL), fakeMask);
+    const segmentation = maskedRecallLoss(channelSum(sProbs, segTumorChannels), fakeMask);
+    return {
+      total: tf.add(tf.mul(adversarial, advWeight), segmentation) as tf.Scalar,
+      adversarial,
+      segmentation,
+    };
+  });
+}
+
+export interface DiscriminatorLossParts {
+  total: tf.Scalar;
+  fake: tf.Scalar;
+  real: tf.Scalar;
+}
+
+/**
+ * L_D = 1/2 [(1 - mean pD(fake | fake voxels)) + (1 - mean pD(real | real tumor voxels))], on a
+ * fresh synthesis made without gradients into G. With no real tumor in the batch the real term is
+ * the constant 1, as in the reference. Only D's parameters are updated with it (§10.3).
+ */
+export function discriminatorLoss(
+  dProbs: tf.Tensor5D,
+  fakeMask: tf.Tensor5D,
+  realMask: tf.Tensor5D,
+): DiscriminatorLossParts {
+  return tf.tidy(() => {
+    const fake = maskedRecallLoss(channel(dProbs, D_FAKE), fakeMask);
+    const real = maskedRecallLoss(channel(dProbs, D_REAL), realMask);
+    return { total: tf.mul(tf.add(fake, real), 0.5) as tf.Scalar, fake, real };
+  });
+}
