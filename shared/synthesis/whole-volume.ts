@@ -1,0 +1,347 @@
+/**
+ * Synthesis on a whole CT volume of any orientation, spacing and datatype:
+ * canonical RAS -> resample to the working spacing (1.5 mm: image linear, label nearest) ->
+ * HU window [-175, 250] -> synthesize -> back to the input grid.
+ *
+ * Going back, only the change is carried: the HU difference made at the working spacing is
+ * resampled (linearly) onto the input grid and added to the input's own HU on the organ's
+ * voxels, rounded for integer datatypes. Every other voxel keeps its exact input value, and the
+ * output keeps the input's dims, affine and datatype. The label is the input label with the
+ * synthetic tumor voxels (nearest-resampled, on the organ only) set to the organ's tumor id.
+ */
+import { FreeTumorError } from '../errors.ts';
+import { affinesClose, applyAffine, invertAffine, multiplyAffine } from '../geometry/affine.ts';
+import { fromCanonical, type Reorientation, toCanonical } from '../geometry/orientation.ts';
+import { resampleToGrid, resampleToSpacing } from '../geometry/resample.ts';
+import { HU_WINDOW, windowHU } from '../intensity/window.ts';
+import { voxelVolumeMl } from '../labels/components.ts';
+import {
+  type LabelMap,
+  mergedLookup,
+  type OrganLabels,
+  type OrganName,
+  organLabels,
+  toMergedScheme,
+} from '../labels/labelmap.ts';
+import type { Rng } from '../random.ts';
+import { datatypeInfo } from '../volume/datatype.ts';
+import type { Affine, Dims3, Volume, VoxelArray } from '../volume/volume.ts';
+import { applyDifference, type CompositionMode } from './compose.ts';
+import { type PlanOptions, planSynthesis, type Region, type SynthesisInput } from './plan.ts';
+import { renderAxialPng } from './preview.ts';
+import { round, summarizeTumors, type TumorSummary } from './summary.ts';
+import { type SynthesisResult, synthesize } from './synthesize.ts';
+import type { TextureBank } from './texture.ts';
+import type { SynthesisType } from './tumors.ts';
+
+export interface VolumeSynthesisOptions {
+  organ: OrganName;
+  labelMap: LabelMap;
+  type: SynthesisType;
+  count?: number;
+  /** Scalar difference in window units; default U(0.2, 0.7). */
+  difference?: number;
+  mode?: CompositionMode;
+  /** Working spacing in mm (default 1.5). */
+  spacing?: number;
+  window?: [number, number];
+  textures?: TextureBank;
+}
+
+export interface VolumeSynthesisSummary {
+  organ: OrganName;
+  labelMap: string;
+  /** Id written on synthetic tumor voxels in the output label. */
+  tumorLabel: number;
+  /** True when the scheme had no tumor id and `tumorLabel` is a new one. */
+  tumorLabelAssigned: boolean;
+  type: SynthesisType;
+  mode: CompositionMode;
+  /** The scalar used, or 'map' for a generator's per-voxel map. */
+  difference: number | 'map';
+  blurSigma: number;
+  texture: { sigmaA: number; sigmaB: number } | null;
+  spacingMm: number;
+  window: [number, number];
+  /** Synthetic tumor voxels and volume on the input grid. */
+  inputTumorVoxels: number;
+  inputTumorVolumeMl: number;
+  changedVoxels: number;
+  tumors: TumorSummary[];
+}
+
+export interface VolumeSynthesisResult {
+  image: Volume;
+  label: Volume;
+  summary: VolumeSynthesisSummary;
+  /** PNG bytes of an axial slice through the largest tumor. */
+  preview(): Uint8Array;
+}
+
+interface Prepared {
+  image: Volume;
+  label: Volume;
+  options: VolumeSynthesisOptions;
+  organIds: OrganLabels;
+  spacing: number;
+  window: [number, number];
+  canonImage: Volume;
+  canonLabel: Volume;
+  undoImage: Reorientation;
+  undoLabel: Reorientation;
+  work: Volume;
+  input: SynthesisInput;
+}
+
+/** Canonical orientation, working spacing, window and merged label (see the module comment). */
+function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions): Prepared {
+  checkSameGrid(image, label);
+  const organIds = organLabels(options.labelMap, options.organ);
+  const labelMax = datatypeInfo(label.datatype).max;
+  if (organIds.tumorOut > labelMax) {
+    throw new FreeTumorError(
+      'invalid_label_map',
+      `tumor id ${organIds.tumorOut} does not fit the label's datatype ${label.datatype} (max ${labelMax})`,
+    );
+  }
+  const spacing = options.spacing ?? 1.5;
+  const [lo, hi] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];
+  const { volume: canonImage, undo: undoImage } = toCanonical(image);
+  const { volume: canonLabel, undo: undoLabel } = toCanonical(label);
+  const work = resampleToSpacing(canonImage, [spacing, spacing, spacing], 'linear');
+  const workLabel = resampleToSpacing(canonLabel, [spacing, spacing, spacing], 'nearest');
+  const merged = toMergedScheme(workLabel.data, options.labelMap, options.organ);
+  if (!merged.includes(1)) {
+    throw new FreeTumorError(
+      'empty_organ',
+      `no ${options.organ} voxels (label ids ${organIds.organ.join('+')}) in the label at ${spacing} mm`,
+    );
+  }
+  const x = windowHU(work.data, lo, hi);
+  return {
+    image,
+    label,
+    options,
+    organIds,
+    spacing,
+    window: [lo, hi],
+    canonImage,
+    canonLabel,
+    undoImage,
+    undoLabel,
+    work,
+    input: { image: x, label: merged, dims: work.dims },
+  };
+}
+
+export function synthesizeVolume(
+  image: Volume,
+  label: Volume,
+  options: VolumeSynthesisOptions,
+  rng: Rng,
+): VolumeSynthesisResult {
+  const p = prepare(image, label, options);
+  const result = synthesize(
+    p.input,
+    { ...planOptions(options), difference: options.difference, mode: options.mode },
+    rng,
+  );
+  return finish(p, result);
+}
+
+/** Provides a per-voxel difference map for the working grid; only `region` needs values. */
+export type DifferenceProvider = (input: SynthesisInput, region: Region) => Promise<Float32Array>;
+
+/** As synthesizeVolume, with the difference map from `provider` (a generator) instead of a scalar. */
+export async function synthesizeVolumeWith(
+  image: Volume,
+  label: Volume,
+  options: VolumeSynthesisOptions,
+  rng: Rng,
+  provider: DifferenceProvider,
+): Promise<VolumeSynthesisResult> {
+  const p = prepare(image, label, options);
+  const plan = planSynthesis(p.input, planOptions(options), rng);
+  const mode = options.mode ?? 'darken';
+  const map = plan.region ? await provider(p.input, plan.region) : 0;
+  const out = applyDifference(p.input.image, plan, map, mode);
+  return finish(p, { image: out, plan, difference: 'map', mode });
+}
+
+function planOptions(options: VolumeSynthesisOptions): PlanOptions {
+  return { type: options.type, count: options.count, organ: options.organ, textures: options.textures };
+}
+
+function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
+  const { image, options, organIds, spacing, canonImage, canonLabel, undoImage, undoLabel, work } = p;
+  const [lo, hi] = p.window;
+  const x = p.input.image;
+  const { plan } = result;
+  const span = hi - lo;
+  const deltaWork = new Float32Array(x.length);
+  const tumorWork = new Float32Array(x.length);
+  for (let v = 0; v < x.length; v++) {
+    if (plan.weight[v] !== 0) deltaWork[v] = (result.image[v] - x[v]) * span;
+    if (plan.label[v] === 3) tumorWork[v] = 1;
+  }
+  const lut = mergedLookup(options.labelMap, options.organ);
+  // Back in the canonical frame (the same grid whatever the input orientation), then un-reoriented.
+  const source = canonImage.data;
+  const sourceLabel = canonLabel.data;
+  const outImage = source.slice() as VoxelArray;
+  const outLabel = sourceLabel.slice() as VoxelArray;
+  let changed = 0;
+  let tumorVoxels = 0;
+  const sub = plan.region ? inputSubGrid(plan.region, work.affine, canonImage) : null;
+  if (sub) {
+    // Only the part of the input grid that the working region covers is resampled back.
+    const deltaIn = resampleToGrid(
+      { dims: work.dims, data: deltaWork, affine: work.affine, datatype: 'float32' },
+      sub.dims,
+      sub.affine,
+      'linear',
+    ).data as Float32Array;
+    // Linear + 0.5 rather than nearest: a 3 mm voxel centre lies exactly between 1.5 mm centres,
+    // where nearest would break ties by axis direction; this is a symmetric majority.
+    const tumorIn = resampleToGrid(
+      { dims: work.dims, data: tumorWork, affine: work.affine, datatype: 'float32' },
+      sub.dims,
+      sub.affine,
+      'linear',
+    ).data as Float32Array;
+    const integer = !(source instanceof Float32Array || source instanceof Float64Array);
+    const range = datatypeInfo(image.datatype);
+    const [nx, ny] = canonImage.dims;
+    const [sx, sy, sz] = sub.dims;
+    for (let k = 0; k < sz; k++) {
+      for (let j = 0; j < sy; j++) {
+        for (let i = 0; i < sx; i++) {
+          const s = i + sx * (j + sy * k);
+          const v = sub.start[0] + i + nx * (sub.start[1] + j + ny * (sub.start[2] + k));
+          const l = sourceLabel[v];
+          if (!(l > 0 && l === (l | 0) && lut[l] === 1)) continue;
+          if (tumorIn[s] >= 0.5) {
+            outLabel[v] = organIds.tumorOut;
+            tumorVoxels++;
+          }
+          const d = deltaIn[s];
+          if (d === 0) continue;
+          let y = source[v] + d;
+          if (integer) y = Math.min(range.max, Math.max(range.min, Math.round(y)));
+          if (y !== source[v]) {
+            outImage[v] = y;
+            changed++;
+          }
+        }
+      }
+    }
+  }
+
+  const deltaHu = deltaWork;
+  const tumors = summarizeTumors(plan, work.affine, work.data, deltaHu);
+  const summary: VolumeSynthesisSummary = {
+    organ: options.organ,
+    labelMap: options.labelMap.name,
+    tumorLabel: organIds.tumorOut,
+    tumorLabelAssigned: organIds.tumorOutAssigned,
+    type: options.type,
+    mode: result.mode,
+    difference: typeof result.difference === 'number' ? round(result.difference, 4) : 'map',
+    blurSigma: round(plan.blurSigma, 4),
+    texture: plan.texture,
+    spacingMm: spacing,
+    window: [lo, hi],
+    inputTumorVoxels: tumorVoxels,
+    inputTumorVolumeMl: round(tumorVoxels * voxelVolumeMl(image.affine), 3),
+    changedVoxels: changed,
+    tumors,
+  };
+  const outImageVol = fromCanonical({ ...canonImage, data: outImage }, undoImage);
+  const outLabelVol = fromCanonical({ ...canonLabel, data: outLabel }, undoLabel);
+  return {
+    image: outImageVol,
+    label: outLabelVol,
+    summary,
+    preview: () => previewPng(outImageVol, outLabelVol, summary, options.labelMap, options.organ, [lo, hi]),
+  };
+}
+
+/** The input-grid box (start, dims, affine) covering a working-grid region, one voxel of margin. */
+function inputSubGrid(
+  region: Region,
+  workAffine: Affine,
+  image: Volume,
+): { start: Dims3; dims: Dims3; affine: Affine } | null {
+  const toInput = multiplyAffine(invertAffine(image.affine), workAffine);
+  const lo = [Infinity, Infinity, Infinity];
+  const hi = [-Infinity, -Infinity, -Infinity];
+  for (let c = 0; c < 8; c++) {
+    const corner = [0, 1, 2].map((a) => region.start[a] + ((c >> a) & 1 ? region.size[a] - 0.5 : -0.5));
+    const p = applyAffine(toInput, corner);
+    for (let a = 0; a < 3; a++) {
+      lo[a] = Math.min(lo[a], p[a]);
+      hi[a] = Math.max(hi[a], p[a]);
+    }
+  }
+  const start = [0, 1, 2].map((a) => Math.max(0, Math.floor(lo[a]) - 1)) as Dims3;
+  const end = [0, 1, 2].map((a) => Math.min(image.dims[a] - 1, Math.ceil(hi[a]) + 1));
+  if ([0, 1, 2].some((a) => end[a] < start[a])) return null;
+  const dims = [0, 1, 2].map((a) => end[a] - start[a] + 1) as Dims3;
+  const affine = Float64Array.from(image.affine);
+  const origin = applyAffine(image.affine, start);
+  affine[3] = origin[0];
+  affine[7] = origin[1];
+  affine[11] = origin[2];
+  return { start, dims, affine };
+}
+
+function checkSameGrid(image: Volume, label: Volume): void {
+  const same = image.dims.every((d, a) => d === label.dims[a]);
+  if (!same || !affinesClose(image.affine, label.affine, 1e-3)) {
+    throw new FreeTumorError(
+      'invalid_geometry',
+      'image and label must share one grid (same dims and affine)',
+    );
+  }
+}
+
+/** Axial slice through the largest tumor's centroid (else the middle of the organ). */
+function previewPng(
+  image: Volume,
+  label: Volume,
+  summary: VolumeSynthesisSummary,
+  map: LabelMap,
+  organ: OrganName,
+  window: [number, number],
+): Uint8Array {
+  const canonImage = toCanonical(image).volume;
+  const canonLabel = toCanonical(label).volume;
+  const o = organLabels(map, organ);
+  const largest = summary.tumors.filter((t) => t.centroidMm).sort((a, b) => b.voxels - a.voxels)[0];
+  let slice: number;
+  if (largest?.centroidMm) {
+    slice = applyAffine(invertAffine(canonImage.affine), largest.centroidMm)[2];
+  } else {
+    slice = organMiddleSlice(canonLabel, new Set(o.organ));
+  }
+  return renderAxialPng(canonImage, canonLabel, {
+    slice,
+    window,
+    organIds: o.organ,
+    syntheticIds: [o.tumorOut],
+    realTumorIds: o.tumor.filter((t) => t !== o.tumorOut),
+  });
+}
+
+function organMiddleSlice(label: Volume, ids: Set<number>): number {
+  const [nx, ny, nz] = label.dims;
+  let sum = 0;
+  let n = 0;
+  for (let v = 0; v < label.data.length; v++) {
+    if (ids.has(label.data[v])) {
+      sum += Math.floor(v / (nx * ny));
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : nz / 2;
+}
