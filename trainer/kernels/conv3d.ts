@@ -1,0 +1,59 @@
+/**
+ * Conv3D forward on the cpu backend: vol2col + SIMD SGEMM in wasm, split across threads by
+ * output voxels. Handles every stride, dilation and padding tfjs's computeConv3DInfo accepts.
+ */
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { backend_util, type Conv3DAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { type ConvGeometry, planConv, valuesOf } from './conv-plan.ts';
+import { convRuntime } from './wasm-runtime.ts';
+
+type Shape5 = [number, number, number, number, number];
+
+export function conv3dForward(
+  x: Float32Array,
+  xShape: Shape5,
+  filter: Float32Array,
+  filterShape: Shape5,
+  strides: Conv3DAttrs['strides'],
+  pad: Conv3DAttrs['pad'],
+  dilations: Conv3DAttrs['dilations'],
+): { values: Float32Array; shape: Shape5 } {
+  const info = backend_util.computeConv3DInfo(xShape, filterShape, strides, dilations, pad);
+  return { values: convolve(info, x, filter), shape: info.outShape as Shape5 };
+}
+
+/** Runs the conv `geometry` describes on x with a [kd,kh,kw,cin,cout] filter; returns y (NDHWC). */
+export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float32Array): Float32Array {
+  const rt = convRuntime();
+  rt.reset();
+  const plan = planConv(rt, geometry);
+  const xPtr = rt.put(x);
+  const wPtr = rt.put(filter);
+  const wp = rt.alloc(rt.exports.filter_panel_floats(plan.geom));
+  rt.exports.pack_filter(plan.geom, wPtr, wp);
+  const yLen = plan.rows * plan.outC;
+  const y = rt.alloc(yLen);
+  const scratch = rt.exports.scratch_floats(plan.geom, plan.chunk);
+  const cols = plan.ranges.map(() => rt.alloc(scratch));
+  rt.parallel('conv_forward', plan.ranges.length, (part) => {
+    const [p0, p1] = plan.ranges[part];
+    return [plan.geom, xPtr, wp, y, cols[part], plan.chunk, p0, p1];
+  });
+  return rt.f32(y, yLen).slice();
+}
+
+export const conv3dKernel: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dilations } = attrs as unknown as Conv3DAttrs;
+  const cpu = backend as MathBackendCPU;
+  const out = conv3dForward(
+    valuesOf(cpu, x),
+    x.shape as Shape5,
+    valuesOf(cpu, filter),
+    filter.shape as Shape5,
+    strides,
+    pad,
+    dilations,
+  );
+  return cpu.makeTensorInfo(out.shape, 'float32', out.values) as TensorInfo;
+};

@@ -1,0 +1,347 @@
+// Two threads whatever the machine, so the multi-threaded split is exercised on every CI runner.
+process.env.FREETUMOR_KERNEL_THREADS = '2';
+
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LimitError } from '../../shared/errors.ts';
+import { Rng } from '../../shared/random.ts';
+import { registerTrainingGradients } from '../models/gradients.ts';
+import { fastCpuKernelsActive, registerFastCpuKernels, restoreStockCpuKernels } from './index.ts';
+import { convRuntime } from './wasm-runtime.ts';
+
+type Shape5 = [number, number, number, number, number];
+type Triple = [number, number, number];
+
+// Quiet tfjs's "install tfjs-node" banner; tensors are also created while tests are collected.
+tf.env().set('PROD', true);
+
+beforeAll(async () => {
+  registerTrainingGradients();
+  await tf.setBackend('cpu');
+});
+
+afterAll(() => restoreStockCpuKernels());
+
+function random(shape: number[], rng: Rng): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal(0, 1)),
+    shape,
+    'float32',
+  );
+}
+
+function valuesOf(out: tf.Tensor | tf.Tensor[]): Float32Array[] {
+  return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
+}
+
+/** Runs fn with the stock kernels, then the fast ones, and returns both results. */
+function stockAndFast(fn: () => tf.Tensor | tf.Tensor[]): { stock: Float32Array[]; fast: Float32Array[] } {
+  restoreStockCpuKernels();
+  const stock = tf.tidy(() => valuesOf(fn()));
+  registerFastCpuKernels();
+  const fast = tf.tidy(() => valuesOf(fn()));
+  return { stock, fast };
+}
+
+/** Same length, and every value within `rel` of the largest magnitude (NaN where stock has NaN). */
+function expectClose(stock: Float32Array[], fast: Float32Array[], rel = 2e-5): void {
+  expect(fast.length).toBe(stock.length);
+  for (let k = 0; k < stock.length; k++) {
+    expect(fast[k].length).toBe(stock[k].length);
+    let scale = 1;
+    for (const v of stock[k]) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+    let worst = 0;
+    for (let i = 0; i < stock[k].length; i++) {
+      const a = stock[k][i];
+      const b = fast[k][i];
+      if (Number.isNaN(a) || Number.isNaN(b)) expect(Number.isNaN(b)).toBe(Number.isNaN(a));
+      else if (a !== b) worst = Math.max(worst, Math.abs(a - b));
+    }
+    expect(worst).toBeLessThanOrEqual(rel * scale);
+  }
+}
+
+interface ConvCase {
+  x: Shape5;
+  filter: Shape5;
+  strides: Triple;
+  pad: 'same' | 'valid';
+  dilations: Triple;
+}
+
+/** A random conv tfjs accepts: dilation only with stride 1, 'valid' only where the filter fits. */
+function randomConv(rng: Rng, allowDilation: boolean): ConvCase {
+  const k: Triple = [rng.int(1, 3), rng.int(1, 3), rng.int(1, 3)];
+  const strides: Triple = [rng.int(1, 2), rng.int(1, 2), rng.int(1, 2)];
+  const dilated = allowDilation && strides.every((s) => s === 1) && rng.random() < 0.5;
+  const dilations: Triple = dilated ? [rng.int(1, 2), rng.int(1, 2), rng.int(1, 2)] : [1, 1, 1];
+  const pad = rng.random() < 0.5 ? 'same' : 'valid';
+  const dims = k.map((kk, i) => (kk - 1) * dilations[i] + 1 + rng.int(0, 5));
+  const cin = rng.int(1, 16);
+  const cout = rng.int(1, 16);
+  return {
+    x: [rng.int(1, 2), dims[0], dims[1], dims[2], cin],
+    filter: [k[0], k[1], k[2], cin, cout],
+    strides,
+    pad,
+    dilations,
+  };
+}
+
+function label(c: ConvCase): string {
+  return `x ${c.x.join('x')} f ${c.filter.join('x')} s ${c.strides.join(',')} ${c.pad} d ${c.dilations.join(',')}`;
+}
+
+const convCases = (seed: number, n: number, dilation: boolean): ConvCase[] => {
+  const rng = new Rng(seed);
+  const cases = Array.from({ length: n }, () => randomConv(rng, dilation));
+  // Shapes the U-Nets use, large enough to be split across threads.
+  cases.push(
+    {
+      x: [1, 16, 16, 16, 8],
+      filter: [3, 3, 3, 8, 16],
+      strides: [1, 1, 1],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [2, 8, 12, 10, 16],
+      filter: [2, 2, 2, 16, 16],
+      strides: [2, 2, 2],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 12, 12, 12, 16],
+      filter: [1, 1, 1, 16, 3],
+      strides: [1, 1, 1],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 24, 24, 24, 16],
+      filter: [2, 2, 2, 16, 32],
+      strides: [2, 2, 2],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+  );
+  return cases;
+};
+
+function outputShape(c: ConvCase): Shape5 {
+  const info = tf.backend_util.computeConv3DInfo(c.x, c.filter, c.strides, c.dilations, c.pad);
+  return info.outShape as Shape5;
+}
+
+describe('fast Conv3D matches the stock cpu kernel', () => {
+  for (const c of convCases(11, 40, true)) {
+    it(label(c), () => {
+      const rng = new Rng(c.x[1] * 1000 + c.filter[3]);
+      const x = random(c.x, rng) as tf.Tensor5D;
+      const w = random(c.filter, rng) as tf.Tensor5D;
+      const { stock, fast } = stockAndFast(() => tf.conv3d(x, w, c.strides, c.pad, 'NDHWC', c.dilations));
+      expectClose(stock, fast);
+    });
+  }
+});
+
+describe('fast Conv3D gradients match the stock cpu kernels', () => {
+  for (const c of convCases(12, 30, false)) {
+    it(label(c), () => {
+      const rng = new Rng(c.x[2] * 1000 + c.filter[4]);
+      const x = random(c.x, rng);
+      const w = random(c.filter, rng);
+      const dy = random(outputShape(c), rng);
+      const attrs = { strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
+      const filterGrad = stockAndFast(
+        () =>
+          tf
+            .engine()
+            .runKernel('Conv3DBackpropFilterV2', { x, dy }, { ...attrs, filterShape: c.filter }) as tf.Tensor,
+      );
+      expectClose(filterGrad.stock, filterGrad.fast);
+      const inputGrad = stockAndFast(
+        () =>
+          tf
+            .engine()
+            .runKernel(
+              'Conv3DBackpropInputV2',
+              { dy, filter: w },
+              { ...attrs, inputShape: c.x },
+            ) as tf.Tensor,
+      );
+      expectClose(inputGrad.stock, inputGrad.fast);
+    });
+  }
+});
+
+describe('fast MaxPool3D and its gradient match the stock cpu kernels', () => {
+  const rng = new Rng(21);
+  for (let i = 0; i < 16; i++) {
+    const size = rng.int(1, 3);
+    const stride = rng.int(1, 2);
+    const pad = rng.random() < 0.5 ? 'same' : 'valid';
+    const shape: Shape5 = [
+      rng.int(1, 2),
+      size + rng.int(0, 5),
+      size + rng.int(0, 5),
+      size + rng.int(0, 5),
+      rng.int(1, 9),
+    ];
+    it(`x ${shape.join('x')} k${size} s${stride} ${pad}, with ties`, () => {
+      // Few distinct values and a relu: ties inside windows are common, as after a ReLU.
+      const x = tf.relu(tf.round(random(shape, rng))) as tf.Tensor5D;
+      const pooled = stockAndFast(() => tf.maxPool3d(x, size, stride, pad));
+      expectClose(pooled.stock, pooled.fast, 0);
+      const dyShape = tf.maxPool3d(x, size, stride, pad).shape;
+      const dy = random(dyShape, rng);
+      const grad = stockAndFast(() =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool3d(a as tf.Tensor5D, size, stride, pad), dy)))(x),
+      );
+      expectClose(grad.stock, grad.fast, 1e-6);
+    });
+  }
+
+  it('skips NaN like stock and falls back for windows of unequal height and width', () => {
+    const values = Float32Array.from({ length: 4 * 4 * 4 * 2 }, (_, i) => (i % 7 === 3 ? Number.NaN : i % 5));
+    const x = tf.tensor5d(values, [1, 4, 4, 4, 2]);
+    const pooled = stockAndFast(() => tf.maxPool3d(x, 2, 2, 'valid'));
+    expectClose(pooled.stock, pooled.fast, 0);
+    const y = tf.tensor5d(
+      Float32Array.from({ length: 96 }, (_, i) => (i * 37) % 11),
+      [1, 4, 4, 3, 2],
+    );
+    const grad = stockAndFast(() =>
+      tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool3d(a as tf.Tensor5D, [2, 3, 2], 1, 'same')))(y),
+    );
+    expectClose(grad.stock, grad.fast, 0);
+  });
+});
+
+describe('fast element-wise, reduction and layout kernels match stock', () => {
+  const rng = new Rng(31);
+  const a = random([2, 3, 4, 5, 6], rng);
+  const pairs: Array<[string, number[]]> = [
+    ['same shape', [2, 3, 4, 5, 6]],
+    ['bias (tiled)', [6]],
+    ['tiled over the batch', [1, 3, 4, 5, 6]],
+    ['repeated over channels', [2, 3, 4, 5, 1]],
+    ['scalar', []],
+    ['general broadcast (stock path)', [2, 1, 4, 1, 6]],
+  ];
+  for (const [name, shape] of pairs) {
+    it(`Add, Sub, Multiply, RealDiv: ${name}, both operand orders`, () => {
+      const b = tf.add(random(shape, rng), 3);
+      for (const op of [tf.add, tf.sub, tf.mul, tf.div]) {
+        const r1 = stockAndFast(() => op(a, b));
+        expectClose(r1.stock, r1.fast, 1e-6);
+        const r2 = stockAndFast(() => op(b, a));
+        expectClose(r2.stock, r2.fast, 1e-6);
+      }
+    });
+  }
+
+  it('Sum and Mean over leading, trailing, middle and all axes, with and without keepDims', () => {
+    for (const axis of [[0, 1, 2, 3], [4], [3, 4], [1, 2, 3], [0, 2], [0, 1, 2, 3, 4], 1, -1]) {
+      for (const keep of [false, true]) {
+        const s = stockAndFast(() => tf.sum(a, axis, keep));
+        expectClose(s.stock, s.fast, 1e-6);
+        const m = stockAndFast(() => tf.mean(a, axis, keep));
+        expectClose(m.stock, m.fast, 1e-6);
+      }
+    }
+  });
+
+  it('Concat and SplitV on every axis, equal and unequal parts', () => {
+    const b = random([2, 3, 4, 5, 2], rng);
+    const c = random([2, 3, 4, 5, 6], rng);
+    for (let axis = 0; axis < 5; axis++) {
+      const cat = stockAndFast(() => tf.concat([a, c], axis));
+      expectClose(cat.stock, cat.fast, 0);
+      const split = stockAndFast(() =>
+        tf.split(a, axis === 4 ? [1, 2, 3] : a.shape[axis] === 2 ? 2 : [1, a.shape[axis] - 1], axis),
+      );
+      expectClose(split.stock, split.fast, 0);
+    }
+    const uneven = stockAndFast(() => tf.concat([a, b], -1));
+    expectClose(uneven.stock, uneven.fast, 0);
+  });
+
+  it('Relu, Step (relu gradient) and Softmax, with NaN', () => {
+    const withNaN = tf.tensor(
+      Float32Array.from({ length: 60 }, (_, i) => (i === 7 ? Number.NaN : (i % 9) - 4)),
+      [2, 5, 6],
+    );
+    for (const fn of [tf.relu, (t: tf.Tensor) => tf.step(t, 0.25), (t: tf.Tensor) => tf.softmax(t)]) {
+      const r = stockAndFast(() => fn(a));
+      expectClose(r.stock, r.fast, 1e-6);
+      const n = stockAndFast(() => fn(withNaN));
+      expectClose(n.stock, n.fast, 1e-6);
+    }
+  });
+});
+
+describe('a 3D U-Net training step', () => {
+  it('gives the same loss and gradients with fast and stock kernels', () => {
+    const rng = new Rng(41);
+    const x = random([1, 8, 8, 8, 1], rng);
+    const labels = tf.oneHot(tf.cast(tf.greater(tf.reshape(x, [1, 8, 8, 8]), 0), 'int32'), 2);
+    const w1 = tf.variable(tf.mul(random([3, 3, 3, 1, 4], rng), 0.3));
+    const w2 = tf.variable(tf.mul(random([3, 3, 3, 4, 8], rng), 0.3));
+    const wt = tf.variable(tf.mul(random([2, 2, 2, 4, 8], rng), 0.3));
+    const w3 = tf.variable(tf.mul(random([1, 1, 1, 8, 2], rng), 0.3));
+    const b1 = tf.variable(tf.mul(random([4], rng), 0.1));
+    const loss = () => {
+      const skip = tf.relu(
+        tf.add(tf.conv3d(x as tf.Tensor5D, w1 as tf.Tensor5D, 1, 'same'), b1),
+      ) as tf.Tensor5D;
+      const down = tf.relu(tf.conv3d(tf.maxPool3d(skip, 2, 2, 'valid'), w2 as tf.Tensor5D, 1, 'same'));
+      const up = tf.conv3dTranspose(down, wt as tf.Tensor5D, [1, 8, 8, 8, 4], 2, 'same');
+      const logits = tf.conv3d(tf.concat([up, skip], -1) as tf.Tensor5D, w3 as tf.Tensor5D, 1, 'same');
+      return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+    };
+    const run = () => {
+      const { value, grads } = tf.variableGrads(loss);
+      return [
+        value,
+        ...Object.keys(grads)
+          .sort()
+          .map((k) => grads[k]),
+      ];
+    };
+    const { stock, fast } = stockAndFast(run);
+    expectClose(stock, fast, 1e-5);
+  });
+});
+
+describe('registration', () => {
+  it('is idempotent and restores the exact stock kernels', () => {
+    restoreStockCpuKernels();
+    const stockConv = tf.getKernel('Conv3D', 'cpu')?.kernelFunc;
+    registerFastCpuKernels();
+    const fastConv = tf.getKernel('Conv3D', 'cpu')?.kernelFunc;
+    expect(fastConv).not.toBe(stockConv);
+    expect(fastCpuKernelsActive()).toBe(true);
+    registerFastCpuKernels();
+    expect(tf.getKernel('Conv3D', 'cpu')?.kernelFunc).toBe(fastConv);
+    restoreStockCpuKernels();
+    restoreStockCpuKernels();
+    expect(tf.getKernel('Conv3D', 'cpu')?.kernelFunc).toBe(stockConv);
+    expect(fastCpuKernelsActive()).toBe(false);
+  });
+
+  it('runs convolutions on two threads here', () => {
+    expect(convRuntime().threads).toBe(2);
+  });
+
+  it('refuses working memory past the 4 GiB wasm32 limit with a LimitError, before allocating', () => {
+    const rt = convRuntime();
+    rt.reset();
+    const before = rt.memory.buffer.byteLength;
+    expect(() => rt.alloc(2 ** 30)).toThrow(LimitError);
+    expect(rt.memory.buffer.byteLength).toBe(before);
+  });
+});
