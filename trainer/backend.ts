@@ -6,11 +6,12 @@
  *   production GPU container's backend and cannot be installed on machines without Google storage.
  * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (`webgpu` npm package). Vulkan first; where
  *   no Vulkan adapter exists, Dawn's OpenGL ES backend (EGL surfaceless, e.g. Mesa llvmpipe).
- * - `cpu`: the pure-JS backend, with the fast 3D kernels of trainer/kernels when present.
+ * - `cpu`: the pure-JS backend with the fast 3D kernels of trainer/kernels (on by default).
  * - `auto`: tensorflow, then webgpu, then cpu; `detail` says why each earlier one was skipped.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { FreeTumorError } from '../shared/errors.ts';
+import { registerFastCpuKernels, restoreStockCpuKernels } from './kernels/index.ts';
 import { registerTrainingGradients } from './models/gradients.ts';
 
 export type BackendName = 'auto' | 'cpu' | 'webgpu' | 'tensorflow';
@@ -61,38 +62,12 @@ async function useCpu(opts: BackendOptions, why: string): Promise<SelectedBacken
     throw new FreeTumorError('invalid_argument', 'the tfjs cpu backend failed to initialise');
   let kernels = 'stock kernels';
   if (opts.fastCpuKernels !== false) {
-    kernels = await enableFastCpuKernels();
+    registerFastCpuKernels();
+    kernels = 'fast 3D kernels';
   } else {
-    await restoreStockCpuKernels();
+    restoreStockCpuKernels();
   }
   return { name: 'cpu', detail: `tfjs cpu backend, ${kernels}; ${why}` };
-}
-
-interface FastKernelsModule {
-  registerFastCpuKernels(): void;
-  restoreStockCpuKernels(): void;
-}
-
-// TODO(lead): trainer/kernels/index.ts is written concurrently by helper E; once it is in main,
-// import it statically and drop the tolerance for its absence.
-async function loadFastKernels(): Promise<FastKernelsModule | null> {
-  try {
-    const path = './kernels/index.ts';
-    return (await import(path)) as FastKernelsModule;
-  } catch {
-    return null;
-  }
-}
-
-async function enableFastCpuKernels(): Promise<string> {
-  const mod = await loadFastKernels();
-  if (!mod) return 'stock kernels (trainer/kernels not available)';
-  mod.registerFastCpuKernels();
-  return 'fast 3D kernels';
-}
-
-async function restoreStockCpuKernels(): Promise<void> {
-  (await loadFastKernels())?.restoreStockCpuKernels();
 }
 
 async function useTensorflow(): Promise<SelectedBackend> {
