@@ -38,7 +38,11 @@ export function result(
 }
 
 /** Median wall time in ms of `fn` over `reps` runs after `warmup` runs. */
-export async function timeMedian(fn: () => unknown | Promise<unknown>, reps: number, warmup = 1): Promise<number> {
+export async function timeMedian(
+  fn: () => unknown | Promise<unknown>,
+  reps: number,
+  warmup = 1,
+): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {

@@ -8,6 +8,11 @@ import type { BenchContext, BenchGroup, BenchResult } from './harness.ts';
 
 const GROUPS: Record<string, () => Promise<{ run: BenchGroup }>> = {
   nifti: () => import('./nifti.bench.ts'),
+  kernels: () => import('./kernels.bench.ts'),
+  edge: () => import('./edge.bench.ts'),
+  infer: () => import('./infer.bench.ts'),
+  train: () => import('./train.bench.ts'),
+  synthesis: () => import('./synthesis.bench.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -16,7 +21,9 @@ async function main(argv: string[]): Promise<number> {
   const names = argv.filter((a) => !a.startsWith('--'));
   const unknown = names.filter((n) => !(n in GROUPS));
   if (unknown.length > 0) {
-    process.stderr.write(`bench: unknown group ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}\n`);
+    process.stderr.write(
+      `bench: unknown group ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}\n`,
+    );
     return 2;
   }
   const shared = fileURLToPath(new URL('../../shared/data', import.meta.url));
@@ -49,7 +56,15 @@ function fmt(v: number | null): string {
 
 function printTable(rows: BenchResult[]): void {
   const header = ['group', 'name', 'value', 'unit', 'baseline', 'baseline is', 'ratio'];
-  const cells = rows.map((r) => [r.group, r.name, fmt(r.value), r.unit, fmt(r.baseline), r.baselineName ?? '-', fmt(r.ratio)]);
+  const cells = rows.map((r) => [
+    r.group,
+    r.name,
+    fmt(r.value),
+    r.unit,
+    fmt(r.baseline),
+    r.baselineName ?? '-',
+    fmt(r.ratio),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((s, i) => s.padEnd(widths[i])).join('  ');
   process.stdout.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);

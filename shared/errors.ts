@@ -44,7 +44,10 @@ export class FreeTumorError extends Error {
 
 /** Bytes that are not a valid NIfTI file (bad magic, sizes, offsets, gzip stream). */
 export class NiftiError extends FreeTumorError {
-  constructor(code: 'invalid_nifti' | 'unsupported_datatype' | 'truncated' | 'invalid_geometry', message: string) {
+  constructor(
+    code: 'invalid_nifti' | 'unsupported_datatype' | 'truncated' | 'invalid_geometry',
+    message: string,
+  ) {
     super(code, message);
     this.name = 'NiftiError';
   }

@@ -48,7 +48,8 @@ export async function writeOutput(path: string, bytes: Uint8Array | string): Pro
 export function positiveNumber(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new CliError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new CliError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -56,7 +57,8 @@ export function positiveNumber(name: string) {
 export function integer(name: string, min = 0) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new CliError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new CliError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
     return n;
   };
 }
