@@ -87,7 +87,9 @@ export const latestPointerSchema = z.object({
   schemaVersion: z.literal(1),
   updated: z.iso.datetime(),
   /** role -> { version, manifest key relative to the bucket prefix } */
-  models: z.record(z.enum(MODEL_ROLES), z.object({ version: z.string(), manifest: z.string() })),
+  // partialRecord: a pointer names only the roles published so far (z.record with enum keys
+  // would require all three).
+  models: z.partialRecord(z.enum(MODEL_ROLES), z.object({ version: z.string(), manifest: z.string() })),
 });
 export type LatestPointer = z.infer<typeof latestPointerSchema>;
 

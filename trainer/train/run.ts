@@ -171,6 +171,9 @@ export async function runTraining(o: RunOptions): Promise<RunSummary> {
   let completed = start;
   try {
     for (let s = start; s < stopAt; s++) {
+      // Give the event loop a turn each step: a step is synchronous tfjs work, and without this
+      // signal handlers (Ctrl-C, a spot instance's SIGTERM) and timers wait for the next file write.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = await source.next(s);
       const stepStart = performance.now();
       last = await t.step(batch, s);
