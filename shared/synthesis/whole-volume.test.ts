@@ -183,6 +183,25 @@ describe.skipIf(!TOTALSEG_CT || !TOTALSEG_SEG)('synthesizeVolume on the real Tot
     expect(t.meanHuBefore! - t.meanHuAfter!).toBeLessThan(0.7 * 425 * 0.7);
   });
 
+  it('an invented tumor id that the label already uses becomes the largest id + 1', () => {
+    // `liver=5` alone would invent 6, which this TotalSegmentator label already uses.
+    let max = 0;
+    for (const v of label.data) max = Math.max(max, v);
+    expect(label.data.includes(6)).toBe(true);
+    const r = synthesizeVolume(
+      image,
+      label,
+      { organ: 'liver', labelMap: parseLabelMap('liver=5'), type: 'small', count: 1, textures: bank },
+      new Rng(3),
+    );
+    expect(r.summary.tumorLabel).toBe(max + 1);
+    expect(r.summary.tumorLabelAssigned).toBe(true);
+    const seg = label.data;
+    const lab = diff(seg, r.label.data, (v) => seg[v] === 5 && r.label.data[v] === max + 1);
+    expect(lab.bad).toBe(0);
+    expect(lab.changed).toBeGreaterThan(0);
+  });
+
   it('kidney (ids 2+3): the tumor stays in the kidneys', () => {
     const r = synthesizeVolume(
       image,

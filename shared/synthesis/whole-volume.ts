@@ -93,10 +93,27 @@ interface Prepared {
   input: SynthesisInput;
 }
 
+/**
+ * An invented tumor id (the map had none) must not collide with a class the label already uses,
+ * as `liver=5` would with a full TotalSegmentator map: then take the label's largest id + 1.
+ * An id the user gave explicitly is kept as given.
+ */
+function freeTumorId(ids: OrganLabels, labels: ArrayLike<number>): OrganLabels {
+  if (!ids.tumorOutAssigned) return ids;
+  let max = 0;
+  let used = false;
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i];
+    if (v === ids.tumorOut) used = true;
+    if (v > max) max = v;
+  }
+  return used ? { ...ids, tumorOut: max + 1 } : ids;
+}
+
 /** Canonical orientation, working spacing, window and merged label (see the module comment). */
 function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions): Prepared {
   checkSameGrid(image, label);
-  const organIds = organLabels(options.labelMap, options.organ);
+  const organIds = freeTumorId(organLabels(options.labelMap, options.organ), label.data);
   const labelMax = datatypeInfo(label.datatype).max;
   if (organIds.tumorOut > labelMax) {
     throw new FreeTumorError(
