@@ -1,5 +1,7 @@
 /**
- * The phantom's anatomy, in world millimetres (RAS+: +x patient left, +y anterior, +z superior;
+ * The phantom's anatomy, in millimetres of a patient frame with +x toward the patient's LEFT, +y anterior,
+ * +z superior (x as DICOM's LPS; generatePhantom mirrors x to give NIfTI's RAS+, where +x is the patient's
+ * right);
  * the body axis is world z, the abdomen centred near the origin). Every size and position is
  * physical, so a coarser or smaller grid shows the same patient. Each seed jitters sizes,
  * positions, fat thickness and organ shapes; painting order plus "may overwrite" rules give

@@ -201,13 +201,13 @@ describe('generatePhantom: labels and anatomy', () => {
       const midX = (nx - 1) / 2;
       within('liver width mm', extent((l) => l === L.liver)[0], 150, 210);
       within('pancreas width mm', extent((l) => l === L.pancreas)[0], 120, 180);
-      within('right kidney length mm', extent((l, i) => l === L.kidney && i % nx < midX)[2], 95, 135);
-      within('left kidney length mm', extent((l, i) => l === L.kidney && i % nx > midX)[2], 95, 135);
+      within('right kidney length mm', extent((l, i) => l === L.kidney && i % nx > midX)[2], 95, 135);
+      within('left kidney length mm', extent((l, i) => l === L.kidney && i % nx < midX)[2], 95, 135);
     },
   );
 
   it.each([0, 5])(
-    'seed %i: organs sit on the right sides (RAS+: +x is the patient left, +y anterior, +z superior)',
+    'seed %i: organs sit on the right sides (RAS+: +x is the patient right, +y anterior, +z superior)',
     (seed) => {
       const p = phantom(seed);
       const liver = byLabel(p, FREETUMOR_LABELS.liver).centroid;
@@ -217,10 +217,10 @@ describe('generatePhantom: labels and anatomy', () => {
       const ivc = byStructure(p, STRUCTURE.ivc).centroid;
       const vertebrae = byStructure(p, STRUCTURE.boneCancellous).centroid;
       const isKidney = (i: number) => p.label.data[i] === FREETUMOR_LABELS.kidney;
-      const rightKidney = region(p, (i) => isKidney(i) && world(p.ct, i)[0] < 0);
-      const leftKidney = region(p, (i) => isKidney(i) && world(p.ct, i)[0] > 0);
-      expect(liver[0]).toBeLessThan(-20); // patient right
-      expect(spleen[0]).toBeGreaterThan(50); // patient left
+      const rightKidney = region(p, (i) => isKidney(i) && world(p.ct, i)[0] > 0);
+      const leftKidney = region(p, (i) => isKidney(i) && world(p.ct, i)[0] < 0);
+      expect(liver[0]).toBeGreaterThan(20); // patient right
+      expect(spleen[0]).toBeLessThan(-50); // patient left
       within('right kidney ml', rightKidney.ml, 80, 230);
       within('left kidney ml', leftKidney.ml, 80, 230);
       for (const k of [rightKidney.centroid, leftKidney.centroid]) {
@@ -228,7 +228,7 @@ describe('generatePhantom: labels and anatomy', () => {
         expect(k[2]).toBeLessThan(liver[2]); // below it
         within('kidney |x| mm', Math.abs(k[0]), 40, 110);
       }
-      expect(aorta[0]).toBeGreaterThan(ivc[0]); // aorta left of the IVC
+      expect(aorta[0]).toBeLessThan(ivc[0]); // aorta on the patient's left of the IVC
       expect(pancreas[1]).toBeGreaterThan(aorta[1]); // pancreas in front of the aorta
       expect(aorta[1]).toBeGreaterThan(vertebrae[1]); // aorta in front of the spine
       expect(Math.abs(vertebrae[0])).toBeLessThan(5); // spine on the midline

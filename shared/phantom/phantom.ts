@@ -18,7 +18,7 @@ import { Rng } from '../random.ts';
 import { type Dims3, makeVolume, type Volume, voxelCount } from '../volume/volume.ts';
 import { DEFAULT_FOV_MM, paintAnatomy } from './anatomy.ts';
 import { addTexture, addWhiteNoise, BLUR121_NOISE_GAIN, blur121 } from './noise.ts';
-import { centredGrid, type Grid, gridAffine } from './raster.ts';
+import { centredGrid, type Grid, gridAffine, mirrorX } from './raster.ts';
 import { FREETUMOR_LABELS, huTable, LABEL_OF_STRUCTURE, textureTable } from './structures.ts';
 import { addTumors, type PhantomTumor, type TumorRequest } from './tumors.ts';
 
@@ -93,6 +93,9 @@ export function generatePhantom(options: PhantomOptions): Phantom {
   }
   const label = new Uint8Array(codes.length);
   for (let i = 0; i < codes.length; i++) label[i] = LABEL_OF_STRUCTURE[codes[i]];
+  // The anatomy frame has +x toward the patient's left; NIfTI's RAS+ has it toward the right.
+  for (const data of [ct, label, codes]) mirrorX(data, dims);
+  for (const t of tumors) t.centreMm[0] = t.centreMm[0] === 0 ? 0 : -t.centreMm[0];
   return {
     ct: makeVolume(dims, ct, affine, 'int16'),
     label: makeVolume(dims, label, affine, 'uint8'),

@@ -106,3 +106,18 @@ export function visit(
     }
   }
 }
+
+/**
+ * Mirrors a volume's data along x in place. The anatomy is drawn with +x toward the patient's
+ * left; on a grid centred at world 0 this turns it into RAS+ (+x toward the patient's right).
+ */
+export function mirrorX(data: { length: number; [i: number]: number }, dims: Dims3): void {
+  const nx = dims[0];
+  for (let row = 0; row < data.length; row += nx) {
+    for (let a = row, b = row + nx - 1; a < b; a++, b--) {
+      const t = data[a];
+      data[a] = data[b];
+      data[b] = t;
+    }
+  }
+}
