@@ -18,6 +18,16 @@ const COMMAND_MODULES: Array<() => Promise<Registrar>> = [
   () => import('./commands/info.ts'),
   () => import('./commands/convert.ts'),
   () => import('./commands/phantom.ts'),
+  () => import('./commands/synthesize.ts'),
+  () => import('./commands/synthesize-dataset.ts'),
+  () => import('./commands/train.ts'),
+  () => import('./commands/job.ts'),
+  () => import('./commands/export.ts'),
+  () => import('./commands/segment.ts'),
+  () => import('./commands/score.ts'),
+  () => import('./commands/evaluate.ts'),
+  () => import('./commands/publish.ts'),
+  () => import('./commands/demo.ts'),
 ];
 
 export async function main(argv: string[]): Promise<number> {

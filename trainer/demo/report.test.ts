@@ -1,16 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { renderChart, renderHtml, renderMarkdown, type Report } from './report.ts';
+import { type Report, renderChart, renderChartSvg, renderHtml, renderMarkdown } from './report.ts';
 
 const report: Report = {
   title: 'Demo <report>',
   created: '2026-11-28T00:00:00Z',
   summary: ['trained 3 models'],
-  tables: [{ title: 'Metrics', columns: ['model', 'tumor Dice'], rows: [['baseline', 0.41234], ['freetumor', null]] }],
+  tables: [
+    {
+      title: 'Metrics',
+      columns: ['model', 'tumor Dice'],
+      rows: [
+        ['baseline', 0.41234],
+        ['freetumor', null],
+      ],
+    },
+  ],
   charts: [
     {
       title: 'loss',
       yLabel: 'DiceCE',
-      curves: [{ label: 'baseline', points: [{ step: 0, value: 1.2 }, { step: 10, value: 0.6 }] }],
+      curves: [
+        {
+          label: 'baseline',
+          points: [
+            { step: 0, value: 1.2 },
+            { step: 10, value: 0.6 },
+          ],
+        },
+      ],
     },
   ],
   figures: [{ title: 'preview', file: 'preview.png', caption: 'a synthetic tumor' }],
@@ -29,7 +46,10 @@ describe('report', () => {
 
   it('maps the curve onto the plot area (first point left-bottom of the last for a falling loss)', () => {
     const svg = renderChart(report.charts[0]);
-    const pts = /points="([^"]+)"/.exec(svg)![1].split(' ').map((p) => p.split(',').map(Number));
+    const pts = /points="([^"]+)"/
+      .exec(svg)![1]
+      .split(' ')
+      .map((p) => p.split(',').map(Number));
     expect(pts[0][0]).toBeLessThan(pts[1][0]);
     expect(pts[0][1]).toBeLessThan(pts[1][1]); // higher loss is drawn higher (smaller y)
   });
@@ -38,5 +58,24 @@ describe('report', () => {
     const md = renderMarkdown(report);
     expect(md).toContain('| baseline | 0.412 |');
     expect(md).toContain('![preview](preview.png)');
+  });
+});
+
+describe('report files', () => {
+  it('embeds the PNGs as data URIs when their bytes are given (one self-contained page)', () => {
+    const html = renderHtml(report, {
+      images: new Map([['preview.png', Uint8Array.from([137, 80, 78, 71])]]),
+    });
+    expect(html).toContain('src="data:image/png;base64,iVBORw=="');
+  });
+
+  it('writes a chart as a standalone SVG, which the Markdown twin links', () => {
+    const svg = renderChartSvg(report.charts[0]);
+    expect(svg.startsWith('<?xml')).toBe(true);
+    expect(svg).toContain('<polyline');
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(renderMarkdown({ ...report, charts: [{ ...report.charts[0], file: 'loss.svg' }] })).toContain(
+      '![loss](loss.svg)',
+    );
   });
 });

@@ -13,6 +13,8 @@ export interface Chart {
   title: string;
   yLabel: string;
   curves: Curve[];
+  /** Standalone SVG written beside the report (relative path), which the Markdown twin shows. */
+  file?: string;
 }
 
 export interface Figure {
@@ -67,8 +69,10 @@ export function renderChart(chart: Chart, width = 560, height = 260): string {
     yMax += 0.5;
     yMin -= 0.5;
   }
-  const sx = (x: number) => pad.left + ((x - xMin) / Math.max(1e-9, xMax - xMin)) * (width - pad.left - pad.right);
-  const sy = (y: number) => height - pad.bottom - ((y - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
+  const sx = (x: number) =>
+    pad.left + ((x - xMin) / Math.max(1e-9, xMax - xMin)) * (width - pad.left - pad.right);
+  const sy = (y: number) =>
+    height - pad.bottom - ((y - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
   const lines = chart.curves.map((c, i) => {
     const pts = c.points
       .filter((p) => Number.isFinite(p.value))
@@ -108,11 +112,37 @@ function renderTable(t: Table): string {
   return `<h2>${escapeHtml(t.title)}</h2>\n<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>${note}`;
 }
 
-export function renderHtml(r: Report): string {
+/** The chart as a standalone SVG file (the figure's inner SVG with an XML prolog). */
+export function renderChartSvg(chart: Chart, width = 560, height = 260): string {
+  const html = renderChart(chart, width, height);
+  const start = html.indexOf('<svg');
+  const end = html.indexOf('</svg>');
+  if (start < 0 || end < 0) {
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="40"><text x="8" y="24" font-size="12">${escapeHtml(chart.title)}: no data</text></svg>\n`;
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${html.slice(start, end + 6)}\n`;
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export interface HtmlOptions {
+  /** PNG bytes by figure file: embedded as data URIs, so the page is one self-contained file. */
+  images?: ReadonlyMap<string, Uint8Array>;
+}
+
+export function renderHtml(r: Report, options: HtmlOptions = {}): string {
+  const src = (file: string) => {
+    const bytes = options.images?.get(file);
+    return bytes ? `data:image/png;base64,${base64(bytes)}` : escapeHtml(file);
+  };
   const figures = r.figures
     .map(
       (f) =>
-        `<figure><img src="${escapeHtml(f.file)}" alt="${escapeHtml(f.title)}"><figcaption><b>${escapeHtml(f.title)}</b>: ${escapeHtml(f.caption)}</figcaption></figure>`,
+        `<figure><img src="${src(f.file)}" alt="${escapeHtml(f.title)}"><figcaption><b>${escapeHtml(f.title)}</b>: ${escapeHtml(f.caption)}</figcaption></figure>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -139,13 +169,21 @@ ${figures}
 export function renderMarkdown(r: Report): string {
   const lines: string[] = [`# ${r.title}`, '', r.created, '', ...r.summary.map((s) => `- ${s}`), ''];
   for (const t of r.tables) {
-    lines.push(`## ${t.title}`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`);
+    lines.push(
+      `## ${t.title}`,
+      '',
+      `| ${t.columns.join(' | ')} |`,
+      `|${t.columns.map(() => '---').join('|')}|`,
+    );
     for (const row of t.rows) lines.push(`| ${row.map(formatCell).join(' | ')} |`);
     if (t.note) lines.push('', t.note);
     lines.push('');
   }
+  lines.push('## Training curves', '');
+  const files = r.charts.filter((c) => c.file);
+  for (const c of files) lines.push(`![${c.title}](${c.file})`, '');
+  if (files.length < r.charts.length) lines.push('Training curves are plotted in report.html.', '');
   lines.push('## Pictures', '');
   for (const f of r.figures) lines.push(`![${f.title}](${f.file})`, '', `${f.title}: ${f.caption}`, '');
-  lines.push('Training curves are plotted in report.html.', '');
   return lines.join('\n');
 }

@@ -1,0 +1,287 @@
+/**
+ * From the demo's measurements to its report folder: report.html (self-contained: plots inline,
+ * PNGs embedded), report.md with the PNGs and SVG plots beside it, result.json with every number.
+ * Only measured values are shown; a stage that did not run appears as skipped with its reason.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { readNifti } from '../../shared/volume/nifti.ts';
+import { syntheticLabel } from './edge-calls.ts';
+import { acceptanceCurve, metricCurve, overlayPng } from './figures.ts';
+import type { DemoOptions } from './plan.ts';
+import {
+  type Chart,
+  type Figure,
+  type Report,
+  renderChartSvg,
+  renderHtml,
+  renderMarkdown,
+  type Table,
+} from './report.ts';
+import { type DemoArtifacts, type DemoResult, writeResultJson } from './run.ts';
+
+function mb(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} kB`;
+}
+
+function stageTable(r: DemoResult): Table {
+  return {
+    title: 'Stages and timings',
+    columns: ['stage', 'status', 'seconds', 'result'],
+    rows: r.stages.map((s) => [s.name, s.status, Number(s.seconds.toFixed(1)), s.note]),
+    note: `Total ${r.totalSeconds.toFixed(0)} s on ${cpus().length} CPU core(s)${r.interrupted ? ' (interrupted by the user)' : ''}.`,
+  };
+}
+
+function trainingTable(r: DemoResult): Table {
+  return {
+    title: 'Training runs (tfjs, cpu)',
+    columns: ['run', 'steps', 's/step', 'parameters', 'training cases', 'last loss', 'settings'],
+    rows: r.runs.map((t) => [
+      t.name,
+      t.steps,
+      Number(t.secondsPerStep.toFixed(2)),
+      t.parameters,
+      t.cases,
+      t.last.loss ?? t.last.g_loss ?? null,
+      `${t.settings}${t.stoppedEarly ? '; stopped at the time limit' : ''}`,
+    ]),
+    note: `Step counts were sized from the measured step time to each run's time budget; backend: ${r.backend ?? 'none'}.`,
+  };
+}
+
+function comparisonTable(r: DemoResult): Table | null {
+  if (r.comparison.length === 0) return null;
+  return {
+    title: 'Segmentation on held-out cases (int8 ONNX, onnxruntime-node, same pipeline as the edge)',
+    columns: [
+      'model',
+      'organ Dice',
+      'organ NSD',
+      'tumor Dice',
+      'tumor NSD',
+      'lesions found',
+      'false-positive lesions',
+      'tumor ml on healthy cases',
+      'seconds',
+    ],
+    rows: r.comparison.map((s) => [
+      s.model,
+      s.organDice,
+      s.organNsd,
+      s.tumorDice,
+      s.tumorNsd,
+      `${s.lesionsDetected}/${s.trueLesions}`,
+      s.falsePositiveLesions,
+      s.healthyFalseTumorMl,
+      Number(s.seconds.toFixed(1)),
+    ]),
+    note: 'Tumor Dice and NSD are means over the cases whose reference has a tumor; NSD at 2 mm tolerance. Tiny models trained for minutes on a CPU: the numbers show the pipeline works end to end, not clinical accuracy.',
+  };
+}
+
+function edgeTables(r: DemoResult): Table[] {
+  if (!r.edge) return [];
+  const tables: Table[] = [
+    {
+      title: 'Edge API calls (local Worker, wrangler dev)',
+      columns: ['call', 'HTTP status', 'seconds', 'result'],
+      rows: r.edge.calls.map((c) => [c.route, c.status, Number(c.seconds.toFixed(2)), c.note]),
+      note: `Worker at ${r.edge.base}; stopped afterwards: ${r.edge.workerStopped ? 'yes' : 'no'}.`,
+    },
+  ];
+  if (r.edge.score) {
+    const row = (
+      name: string,
+      a: { realism: number | null; detection: number | null; accepted: boolean },
+    ) => [name, a.realism, a.detection, a.accepted ? 'yes' : 'no'];
+    tables.push({
+      title: 'Quality score of a synthetic tumor (/v1/score)',
+      columns: ['input', 'realism (discriminator)', 'detection (segmentor)', 'accepted'],
+      rows: [
+        row('synthetic tumor from /v1/synthesize', r.edge.score.synthetic),
+        row('control: same region, no tumor inserted', r.edge.score.control),
+      ],
+    });
+  }
+  return tables;
+}
+
+function modelsTable(r: DemoResult): Table | null {
+  if (r.exported.length === 0) return null;
+  return {
+    title: 'Exported models',
+    columns: ['set', 'role', 'version', 'int8', 'fp32', 'published to local R2'],
+    rows: r.exported.flatMap((g) =>
+      g.models.map((m) => [
+        g.group,
+        m.role,
+        m.version,
+        mb(m.files.find((f) => f.precision === 'int8')?.bytes ?? 0),
+        mb(m.files.find((f) => f.precision === 'fp32')?.bytes ?? 0),
+        g.group === 'published' && r.published?.models[m.role] ? 'yes' : 'no',
+      ]),
+    ),
+    note: r.published
+      ? `${r.published.objects} objects written to the local R2 state, ${r.published.latestKey} last.`
+      : 'Not published.',
+  };
+}
+
+function charts(r: DemoResult): Chart[] {
+  const metrics = (name: string) => join(r.out, 'runs', name, 'metrics.jsonl');
+  const out: Chart[] = [];
+  const steps = Math.max(1, ...r.runs.map((t) => t.steps));
+  const smooth = Math.max(1, Math.round(steps / 20));
+  const segRuns = r.runs.filter((t) => t.name !== 'synthesis');
+  if (segRuns.length) {
+    out.push({
+      title: `Segmentation loss (DiceCE, moving average of ${smooth})`,
+      yLabel: 'loss',
+      curves: segRuns.map((t) => metricCurve(metrics(t.name), 'loss', t.name, smooth)),
+      file: 'curve-segmentation-loss.svg',
+    });
+  }
+  if (r.runs.some((t) => t.name === 'synthesis')) {
+    out.push({
+      title: `Synthesis training (moving average of ${smooth})`,
+      yLabel: 'loss',
+      curves: [
+        metricCurve(metrics('synthesis'), 'g_loss', 'generator', smooth),
+        metricCurve(metrics('synthesis'), 'd_loss', 'discriminator', smooth),
+        metricCurve(metrics('synthesis'), 'g_seg', 'G: 1 - segmentor detection', smooth),
+      ],
+      file: 'curve-synthesis-loss.svg',
+    });
+  }
+  if (r.runs.some((t) => t.name === 'freetumor')) {
+    out.push({
+      title: `FreeTumor: fraction of synthetic tumors accepted by quality control (moving average of ${smooth})`,
+      yLabel: 'accepted',
+      curves: [acceptanceCurve(metrics('freetumor'), 'accepted / synthesized', smooth)],
+      file: 'curve-qc-acceptance.svg',
+    });
+  }
+  return out;
+}
+
+async function figures(
+  r: DemoResult,
+  a: DemoArtifacts,
+  options: DemoOptions,
+): Promise<{ figures: Figure[]; pngs: Map<string, Uint8Array> }> {
+  const pngs = new Map<string, Uint8Array>();
+  const figs: Figure[] = [];
+  const add = async (file: string, bytes: Uint8Array, title: string, caption: string) => {
+    await writeFile(join(r.reportDir, file), bytes);
+    pngs.set(file, bytes);
+    figs.push({ title, file, caption });
+  };
+  for (const s of r.showcase) {
+    const path = join(r.reportDir, s.figure.file);
+    if (existsSync(path)) {
+      pngs.set(s.figure.file, new Uint8Array(await readFile(path)));
+      figs.push(s.figure);
+    }
+  }
+  const cmp = a.comparison?.example;
+  if (cmp) {
+    await add(
+      'segmentation-truth.png',
+      overlayPng(cmp.image, cmp.truth, { organ: [1], tumor: [2] }),
+      `Reference of ${cmp.caseId}`,
+      'organ green, tumor yellow',
+    );
+    for (const [i, [name, mask]] of Object.entries(cmp.predictions).entries()) {
+      await add(
+        `segmentation-${i}.png`,
+        overlayPng(cmp.image, mask, { organ: [1], tumor: [2] }, cmp.truth),
+        `${name} on ${cmp.caseId}`,
+        'predicted organ green, predicted tumor yellow, slice of the largest reference tumor',
+      );
+    }
+  }
+  const edge = a.edge;
+  if (edge?.segment) {
+    const s = edge.segment;
+    await add(
+      'edge-segment.png',
+      overlayPng(s.image, s.mask, { organ: [1], tumor: [2] }),
+      `/v1/segment on ${s.caseId}`,
+      'the mask the Worker returned, on the input grid',
+    );
+  }
+  const healthy = a.healthy.find((c) => c.id === edge?.synthesize?.caseId);
+  if (edge?.synthesize && healthy) {
+    const input = readNifti(new Uint8Array(await readFile(healthy.label)));
+    const label = syntheticLabel(input, edge.synthesize.label, healthy.labelMap, options.organ);
+    await add(
+      'edge-synthesize.png',
+      overlayPng(edge.synthesize.image, label, { organ: [1], synthetic: [3] }),
+      `/v1/synthesize on ${edge.synthesize.caseId}`,
+      'the CT the Worker returned; organ green, synthetic tumor red',
+    );
+  }
+  // The generator's own samples during synthesis training (original | synthetic | outline).
+  const samples = join(r.out, 'runs', 'synthesis', 'samples');
+  if (existsSync(samples)) {
+    const last = (await readdir(samples))
+      .filter((f) => f.endsWith('.png'))
+      .sort()
+      .pop();
+    if (last) {
+      await add(
+        'generator-sample.png',
+        new Uint8Array(await readFile(join(samples, last))),
+        'Generator sample during synthesis training',
+        `${last.replace('.png', '')}: crop, synthetic, synthetic with the tumor outline`,
+      );
+    }
+  }
+  return { figures: figs, pngs };
+}
+
+export async function writeDemoReport(
+  r: DemoResult,
+  a: DemoArtifacts,
+  options: DemoOptions,
+  log: (m: string) => void,
+): Promise<void> {
+  const { figures: figs, pngs } = await figures(r, a, options);
+  const chartList = charts(r);
+  for (const c of chartList) if (c.file) await writeFile(join(r.reportDir, c.file), renderChartSvg(c));
+  const tables = [
+    stageTable(r),
+    trainingTable(r),
+    comparisonTable(r),
+    ...edgeTables(r),
+    modelsTable(r),
+  ].filter((t): t is Table => t !== null);
+  const skipped = r.stages.filter((s) => s.status !== 'done').map((s) => `${s.name}: ${s.status}: ${s.note}`);
+  const summary = [
+    ...(r.data?.notes ?? []),
+    `plan ${r.plan.name}: ${r.plan.spacing} mm grid, ${r.plan.patch}^3 patches, U-Net base ${r.plan.model.baseChannels} depth ${r.plan.model.depth}; CPU training sized to fit minutes (production training uses a GPU at 1.5 mm and 96^3)`,
+    ...r.runs.map((t) => `${t.name}: ${t.steps} steps in ${t.seconds.toFixed(0)} s`),
+    ...(r.edge?.segment
+      ? [
+          `edge /v1/segment on ${r.edge.segment.caseId}: organ Dice ${r.edge.segment.organDice.toFixed(3)}, tumor Dice ${r.edge.segment.tumorDice.toFixed(3)}`,
+        ]
+      : []),
+    ...skipped,
+    `total ${r.totalSeconds.toFixed(0)} s`,
+  ];
+  const report: Report = {
+    title: `FreeTumor demo (${r.plan.name})`,
+    created: `${new Date().toISOString()}, ${cpus().length} CPU core(s), no GPU used`,
+    summary,
+    tables,
+    charts: chartList,
+    figures: figs,
+  };
+  await writeFile(join(r.reportDir, 'report.html'), renderHtml(report, { images: pngs }));
+  await writeFile(join(r.reportDir, 'report.md'), renderMarkdown(report));
+  await writeResultJson(r);
+  log(`report: ${join(r.reportDir, 'report.html')} (and report.md, result.json)`);
+}
