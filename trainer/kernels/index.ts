@@ -1,6 +1,8 @@
 /**
  * Fast kernels for tfjs's cpu backend: 3D convolutions (forward and both gradients) in wasm SIMD
- * across threads, 3D max pooling, and float32 fast paths for Concat, SplitV, Add, Multiply and Sum.
+ * across threads, 3D max pooling, float32 fast paths for Concat, SplitV, Add, Multiply and Sum,
+ * and fused instance/group normalisation (forward and gradient), kernels tfjs does not have, that
+ * trainer/models/norm.ts uses when they are registered.
  * registerFastCpuKernels() swaps them in for the stock ones; restoreStockCpuKernels() puts the
  * stock ones back (benchmarks, parity tests). Both are idempotent and cheap: the wasm module and
  * the worker threads start on the first conv call.
@@ -19,6 +21,12 @@ import {
 import { conv3dKernel } from './conv3d.ts';
 import { conv3dBackpropFilterKernel } from './conv3d-backprop-filter.ts';
 import { conv3dBackpropInputKernel } from './conv3d-backprop-input.ts';
+import {
+  INSTANCE_NORM_GRAD_KERNEL,
+  INSTANCE_NORM_KERNEL,
+  instanceNormGradKernel,
+  instanceNormKernel,
+} from './instance-norm.ts';
 import { maxPool3dGradKernel, maxPool3dKernel } from './maxpool3d.ts';
 import {
   binaryFast,
@@ -78,6 +86,12 @@ const FAST: Array<{ name: string; kernel: FastKernel }> = [
   { name: 'Softmax', kernel: (args) => softmaxFast(cpuOf(args), inputsOf(args).logits, args.attrs ?? {}) },
 ];
 
+/** Kernels tfjs does not have (fused ops the models call by name when they are registered). */
+const ADDED: KernelConfig[] = [
+  { kernelName: INSTANCE_NORM_KERNEL, backendName: BACKEND, kernelFunc: instanceNormKernel },
+  { kernelName: INSTANCE_NORM_GRAD_KERNEL, backendName: BACKEND, kernelFunc: instanceNormGradKernel },
+];
+
 /** The stock configs, saved the first time the fast ones go in. */
 const stock = new Map<string, KernelConfig>();
 let fastActive = false;
@@ -92,6 +106,7 @@ export function registerFastCpuKernels(): void {
     unregisterKernel(name, BACKEND);
     registerKernel({ ...original, kernelFunc: (args) => kernel(args) ?? fallback(args) });
   }
+  for (const config of ADDED) if (!getKernel(config.kernelName, BACKEND)) registerKernel(config);
   fastActive = true;
 }
 
@@ -101,6 +116,8 @@ export function restoreStockCpuKernels(): void {
     unregisterKernel(name, BACKEND);
     registerKernel(config);
   }
+  for (const config of ADDED)
+    if (getKernel(config.kernelName, BACKEND)) unregisterKernel(config.kernelName, BACKEND);
   fastActive = false;
 }
 

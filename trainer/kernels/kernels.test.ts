@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LimitError } from '../../shared/errors.ts';
 import { Rng } from '../../shared/random.ts';
 import { registerTrainingGradients } from '../models/gradients.ts';
+import { fusedInstanceNormActive, GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
 import { fastCpuKernelsActive, registerFastCpuKernels, restoreStockCpuKernels } from './index.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -227,8 +228,10 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
   const pairs: Array<[string, number[]]> = [
     ['same shape', [2, 3, 4, 5, 6]],
     ['bias (tiled)', [6]],
+    ['rank-5 bias (tiled)', [1, 1, 1, 1, 6]],
     ['tiled over the batch', [1, 3, 4, 5, 6]],
     ['repeated over channels', [2, 3, 4, 5, 1]],
+    ['repeated over all but the batch', [2, 1, 1, 1, 1]],
     ['scalar', []],
     ['general broadcast (stock path)', [2, 1, 4, 1, 6]],
   ];
@@ -284,6 +287,49 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
   });
 });
 
+describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
+  const cases: Array<{ shape: Shape5; groups: number | null }> = [
+    { shape: [2, 3, 4, 5, 3], groups: null },
+    { shape: [1, 4, 4, 4, 8], groups: null },
+    { shape: [1, 2, 3, 2, 1], groups: null },
+    { shape: [2, 3, 4, 2, 8], groups: 2 },
+    { shape: [1, 4, 3, 5, 6], groups: 3 },
+    { shape: [1, 2, 2, 3, 4], groups: 1 },
+  ];
+  for (const { shape, groups } of cases) {
+    const name = groups === null ? 'InstanceNorm3D' : `GroupNorm3D(${groups})`;
+    it(`${name} output and gradients for x, gamma and beta: ${shape.join('x')}`, () => {
+      const layer = groups === null ? new InstanceNorm3D({}) : new GroupNorm3D({ groups });
+      const rng = new Rng(53 + shape[4] + (groups ?? 0));
+      const c = shape[4];
+      layer.build(shape);
+      layer.setWeights([tf.add(random([c], rng), 1), random([c], rng)]);
+      // Offset and scaled per channel, so the statistics are far from 0 and 1.
+      const x = tf.add(tf.mul(random(shape, rng), tf.add(random([c], rng), 3)), 5);
+      const w = random(shape, rng);
+      const variables = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+      const loss = (input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, w)) as tf.Scalar;
+      const run = () => {
+        const { grads } = tf.variableGrads(() => loss(x), variables);
+        return [layer.apply(x) as tf.Tensor, tf.grad(loss)(x), ...variables.map((v) => grads[v.name])];
+      };
+      restoreStockCpuKernels();
+      expect(fusedInstanceNormActive()).toBe(false);
+      registerFastCpuKernels();
+      expect(fusedInstanceNormActive()).toBe(true);
+      const { stock, fast } = stockAndFast(run);
+      expectClose(stock, fast, 2e-5);
+      // No tensor left behind by the fused path: saved tensors are freed after the backward pass.
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        run();
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, w, ...variables]);
+    });
+  }
+});
+
 describe('a 3D U-Net training step', () => {
   it('gives the same loss and gradients with fast and stock kernels', () => {
     const rng = new Rng(41);
@@ -331,6 +377,7 @@ describe('registration', () => {
     restoreStockCpuKernels();
     expect(tf.getKernel('Conv3D', 'cpu')?.kernelFunc).toBe(stockConv);
     expect(fastCpuKernelsActive()).toBe(false);
+    expect(tf.getKernel('FreeTumorInstanceNorm3D', 'cpu')).toBeUndefined();
   });
 
   it('runs convolutions on two threads here', () => {

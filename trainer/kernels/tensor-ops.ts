@@ -30,7 +30,7 @@ export function concatFast(
   for (const t of inputs) {
     const v = valuesOf(backend, t);
     const block = size(t.shape.slice(axis));
-    for (let o = 0; o < outer; o++) out.set(v.subarray(o * block, (o + 1) * block), o * rowLen + offset);
+    copyRows(v, block, 0, out, rowLen, offset, block, outer);
     offset += block;
   }
   return backend.makeTensorInfo(outShape, 'float32', out);
@@ -49,14 +49,42 @@ export function splitVFast(backend: MathBackendCPU, x: TensorInfo, attrs: NamedA
   for (const s of sizes) {
     const block = s * inner;
     const out = new Float32Array(outer * block);
-    for (let o = 0; o < outer; o++)
-      out.set(v.subarray(o * rowLen + offset, o * rowLen + offset + block), o * block);
+    copyRows(v, rowLen, offset, out, block, 0, block, outer);
     const shape = x.shape.slice();
     shape[axis] = s;
     outputs.push(backend.makeTensorInfo(shape, 'float32', out));
     offset += block;
   }
   return outputs;
+}
+
+/**
+ * Copies `rows` runs of `len` values from src (row stride srcStride, from srcOffset) to dst (row
+ * stride dstStride, from dstOffset). Short runs (channel-axis concat of a few channels) copy
+ * element by element: a subarray per row costs more than the copy.
+ */
+function copyRows(
+  src: Float32Array,
+  srcStride: number,
+  srcOffset: number,
+  dst: Float32Array,
+  dstStride: number,
+  dstOffset: number,
+  len: number,
+  rows: number,
+): void {
+  if (len >= 256) {
+    for (let o = 0; o < rows; o++) {
+      const from = o * srcStride + srcOffset;
+      dst.set(src.subarray(from, from + len), o * dstStride + dstOffset);
+    }
+    return;
+  }
+  for (let o = 0; o < rows; o++) {
+    const from = o * srcStride + srcOffset;
+    const to = o * dstStride + dstOffset;
+    for (let j = 0; j < len; j++) dst[to + j] = src[from + j];
+  }
 }
 
 /**
@@ -93,14 +121,95 @@ export function binaryFast(
   const ba = broadcastOf(a.shape, outShape);
   const bb = broadcastOf(b.shape, outShape);
   if (!ba || !bb || total === 0) return null;
-  const x = expand(valuesOf(backend, a), ba, total);
-  const y = expand(valuesOf(backend, b), bb, total);
+  const x = valuesOf(backend, a);
+  const y = valuesOf(backend, b);
   const out = new Float32Array(total);
-  if (op === 'add') for (let i = 0; i < total; i++) out[i] = x[i] + y[i];
-  else if (op === 'sub') for (let i = 0; i < total; i++) out[i] = x[i] - y[i];
-  else if (op === 'mul') for (let i = 0; i < total; i++) out[i] = x[i] * y[i];
-  else for (let i = 0; i < total; i++) out[i] = x[i] / y[i];
+  if (ba.kind === 'full' && bb.kind === 'full') binaryLoop(op, out, x, y, total, total);
+  else if (ba.kind === 'full' && bb.kind === 'tile') binaryLoop(op, out, x, y, total, bb.n);
+  else if (ba.kind === 'tile' && bb.kind === 'full') binaryLoopTiledLeft(op, out, x, y, total, ba.n);
+  else if (ba.kind === 'full' && bb.kind === 'repeat') binaryLoopRepeated(op, out, x, y, total, bb.n, false);
+  else if (ba.kind === 'repeat' && bb.kind === 'full') binaryLoopRepeated(op, out, y, x, total, ba.n, true);
+  else binaryLoop(op, out, expand(x, ba, total), expand(y, bb, total), total, total);
   return backend.makeTensorInfo(outShape, 'float32', out);
+}
+
+/**
+ * out[i] = x[i] op y[i % n]: a full left operand and a tiled (or scalar, n = 1) right one,
+ * without materialising the broadcast. One loop per op, so each stays monomorphic.
+ */
+function binaryLoop(
+  op: BinaryOp,
+  out: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  total: number,
+  n: number,
+) {
+  if (n === 1) {
+    const s = y[0];
+    if (op === 'add') for (let i = 0; i < total; i++) out[i] = x[i] + s;
+    else if (op === 'sub') for (let i = 0; i < total; i++) out[i] = x[i] - s;
+    else if (op === 'mul') for (let i = 0; i < total; i++) out[i] = x[i] * s;
+    else for (let i = 0; i < total; i++) out[i] = x[i] / s;
+    return;
+  }
+  for (let base = 0; base < total; base += n) {
+    if (op === 'add') for (let j = 0; j < n; j++) out[base + j] = x[base + j] + y[j];
+    else if (op === 'sub') for (let j = 0; j < n; j++) out[base + j] = x[base + j] - y[j];
+    else if (op === 'mul') for (let j = 0; j < n; j++) out[base + j] = x[base + j] * y[j];
+    else for (let j = 0; j < n; j++) out[base + j] = x[base + j] / y[j];
+  }
+}
+
+/** out[i] = x[i % n] op y[i]: the mirror of binaryLoop (Sub and RealDiv are not symmetric). */
+function binaryLoopTiledLeft(
+  op: BinaryOp,
+  out: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  total: number,
+  n: number,
+) {
+  if (n === 1) {
+    const s = x[0];
+    if (op === 'add') for (let i = 0; i < total; i++) out[i] = s + y[i];
+    else if (op === 'sub') for (let i = 0; i < total; i++) out[i] = s - y[i];
+    else if (op === 'mul') for (let i = 0; i < total; i++) out[i] = s * y[i];
+    else for (let i = 0; i < total; i++) out[i] = s / y[i];
+    return;
+  }
+  for (let base = 0; base < total; base += n) {
+    if (op === 'add') for (let j = 0; j < n; j++) out[base + j] = x[j] + y[base + j];
+    else if (op === 'sub') for (let j = 0; j < n; j++) out[base + j] = x[j] - y[base + j];
+    else if (op === 'mul') for (let j = 0; j < n; j++) out[base + j] = x[j] * y[base + j];
+    else for (let j = 0; j < n; j++) out[base + j] = x[j] / y[base + j];
+  }
+}
+
+/**
+ * One operand full, the other repeated (rep[o] over the o-th block of total / n values, e.g. a
+ * [.., 1] against a [.., C]); `repeatedLeft` says which side of the op the repeated one is on.
+ */
+function binaryLoopRepeated(
+  op: BinaryOp,
+  out: Float32Array,
+  full: Float32Array,
+  rep: Float32Array,
+  total: number,
+  n: number,
+  repeatedLeft: boolean,
+) {
+  const inner = total / n;
+  for (let o = 0; o < n; o++) {
+    const s = rep[o];
+    const end = (o + 1) * inner;
+    if (op === 'add') for (let i = o * inner; i < end; i++) out[i] = full[i] + s;
+    else if (op === 'mul') for (let i = o * inner; i < end; i++) out[i] = full[i] * s;
+    else if (op === 'sub' && repeatedLeft) for (let i = o * inner; i < end; i++) out[i] = s - full[i];
+    else if (op === 'sub') for (let i = o * inner; i < end; i++) out[i] = full[i] - s;
+    else if (repeatedLeft) for (let i = o * inner; i < end; i++) out[i] = s / full[i];
+    else for (let i = o * inner; i < end; i++) out[i] = full[i] / s;
+  }
 }
 
 /** The operand's values laid out over the whole output (a view when it is already full). */

@@ -63,14 +63,78 @@ abstract class AffineNorm3D extends layers.Layer {
 
   protected abstract normalise(x: tf.Tensor5D): tf.Tensor;
 
+  /** The whole layer (normalisation and affine) through the fused kernels. */
+  protected fused(x: tf.Tensor5D, groups: number): tf.Tensor {
+    const gamma = (this.gamma as LayerVariable).read();
+    const beta = (this.beta as LayerVariable).read();
+    return fusedNorm(x, gamma, beta, this.epsilon, groups);
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), epsilon: this.epsilon };
   }
 }
 
+/**
+ * Names of the fused normalisation kernels (forward, gradient) that trainer/kernels registers for
+ * the cpu backend; a backend without them runs the composed ops, with the same results.
+ */
+const FUSED_KERNEL = 'FreeTumorInstanceNorm3D';
+const FUSED_GRAD_KERNEL = 'FreeTumorInstanceNorm3DGrad';
+
+/** Whether InstanceNorm3D and GroupNorm3D run as the fused kernels on the active backend. */
+export function fusedInstanceNormActive(): boolean {
+  const backend = tf.getBackend();
+  return (
+    tf.getKernel(FUSED_KERNEL, backend) !== undefined &&
+    tf.getKernel(FUSED_GRAD_KERNEL, backend) !== undefined
+  );
+}
+
+/**
+ * gamma * (x - mean) * rsqrt(var + epsilon) + beta, statistics per sample and group of channels,
+ * as one kernel and its gradient as another.
+ */
+function fusedNorm(
+  x: tf.Tensor5D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  groups: number,
+): tf.Tensor {
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, rstd] = tf
+      .engine()
+      .runKernel(FUSED_KERNEL, { x: input, gamma: g, beta: b }, { epsilon, groups }) as tf.Tensor[];
+    save([input, g, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sm, sr] = saved;
+        return tf
+          .engine()
+          .runKernel(
+            FUSED_GRAD_KERNEL,
+            { dy, x: sx, gamma: sg, mean: sm, rstd: sr },
+            { groups },
+          ) as tf.Tensor[];
+      },
+    };
+  });
+  return run(x, gamma, beta);
+}
+
 /** Instance normalisation: statistics per sample and channel over D, H, W. */
 export class InstanceNorm3D extends AffineNorm3D {
   static className = 'InstanceNorm3D';
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    if (!fusedInstanceNormActive()) return super.call(inputs);
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor5D;
+    return this.fused(x, x.shape[4]);
+  }
 
   protected normalise(x: tf.Tensor5D): tf.Tensor {
     const { mean, variance } = tf.moments(x, [1, 2, 3], true);
@@ -94,6 +158,11 @@ export class GroupNorm3D extends AffineNorm3D {
     if (channels % this.groups !== 0) {
       throw new Error(`GroupNorm3D: ${channels} channels are not divisible into ${this.groups} groups`);
     }
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    if (!fusedInstanceNormActive()) return super.call(inputs);
+    return this.fused((Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor5D, this.groups);
   }
 
   protected normalise(x: tf.Tensor5D): tf.Tensor {
