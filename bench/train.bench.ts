@@ -128,7 +128,8 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
     if (fast) {
       await selectBackend('cpu', { fastCpuKernels: true });
       ctx.log(`train: cpu fast kernels, ${c.label}`);
-      fastTime = await timeStep(c, reps, 1);
+      // The first steps of a fresh model are slow (allocation, wasm memory growth): warm up 3 steps.
+      fastTime = await timeStep(c, Math.max(reps, 3), 3);
     }
     cpuTimes.set(c.label, { fast: fastTime, stock });
     if (fastTime !== null)
