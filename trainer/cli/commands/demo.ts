@@ -32,7 +32,10 @@ export function register(program: Command): void {
       'output folder (its data/, runs/, models/, r2-state/, edge/, report/ are replaced)',
       'demo-out',
     )
-    .option('--quick', 'the same stages on smaller data with fewer steps (what CI runs, about a minute on 2 cores)')
+    .option(
+      '--quick',
+      'the same stages on smaller data with fewer steps (what CI runs, about a minute on 2 cores)',
+    )
     .option(
       '--data <dir>',
       'your NIfTI data set (nnU-Net/MSD layout: imagesTr, labelsTr, optional imagesUnlabeled/labelsUnlabeled, imagesTs/labelsTs) instead of phantoms',
