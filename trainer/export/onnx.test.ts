@@ -13,7 +13,7 @@ import { createTfjsRunner } from '../runners/tfjs.ts';
 import { writeModelDir } from './manifest-writer.ts';
 import { encodeModel, exportGraph, exportToOnnx } from './onnx.ts';
 import { quantizeWeightsInt8 } from './quantize.ts';
-import { blobCase, tinyUNet, trainOnBlobs } from './test-model.ts';
+import { blobCase, testManifestFields, tinyUNet, trainOnBlobs } from './test-model.ts';
 
 const hasPythonOnnx = spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
 
@@ -171,27 +171,7 @@ describe('manifest writer and verified loading', () => {
     const int8 = encodeModel(quantizeWeightsInt8(graph.model).model);
     const { path, manifest } = await writeModelDir(
       dir,
-      {
-        name: 'tiny',
-        role: 'segmentor',
-        version: '1',
-        created: new Date().toISOString(),
-        organs: ['liver'],
-        inputs: [{ name: 'input', shape: ['N', 1, 'D', 'H', 'W'], dtype: 'float32' }],
-        outputs: [{ name: 'output', shape: ['N', 3, 'D', 'H', 'W'], dtype: 'float32' }],
-        preprocessing: {
-          spacing: [1.5, 1.5, 1.5],
-          window: [-175, 250],
-          orientation: 'RAS',
-          patchSize: [16, 16, 16],
-          overlap: 0.5,
-          blending: 'gaussian',
-          divisor: 2,
-        },
-        labels: ['background', 'organ', 'tumor'],
-        outputActivation: 'softmax',
-        metrics: {},
-      },
+      testManifestFields({ name: 'tiny', created: new Date().toISOString() }),
       { fp32, int8 },
     );
     expect(path).toBe(join(dir, 'segmentor', 'manifest.json'));

@@ -13,8 +13,10 @@ import {
   model,
   type SymbolicTensor,
 } from '@tensorflow/tfjs-layers';
+import type { Preprocessing } from '../../shared/model/manifest.ts';
 import { registerTrainingGradients } from '../models/gradients.ts';
 import { GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
+import type { ManifestFields } from './manifest-writer.ts';
 
 export interface TinyUNetOptions {
   channels?: number;
@@ -130,4 +132,37 @@ export function trainOnBlobs(net: LayersModel, steps: number, side = 16, seed = 
   }
   optimizer.dispose();
   return loss;
+}
+
+/**
+ * Manifest fields of a test segmentor (1.5 mm, the FreeTumor window, 3 softmax classes); tests
+ * override what they exercise (role, version, patch size, activation...).
+ */
+export function testManifestFields(
+  overrides: Partial<Omit<ManifestFields, 'preprocessing'>> & { preprocessing?: Partial<Preprocessing> } = {},
+): ManifestFields {
+  const { preprocessing, ...rest } = overrides;
+  return {
+    name: 'test-segmentor',
+    role: 'segmentor',
+    version: '1',
+    created: '2026-01-01T00:00:00Z',
+    organs: ['liver'],
+    inputs: [{ name: 'input', shape: ['N', 1, 'D', 'H', 'W'], dtype: 'float32' }],
+    outputs: [{ name: 'output', shape: ['N', 3, 'D', 'H', 'W'], dtype: 'float32' }],
+    labels: ['background', 'organ', 'tumor'],
+    outputActivation: 'softmax',
+    metrics: {},
+    ...rest,
+    preprocessing: {
+      spacing: [1.5, 1.5, 1.5],
+      window: [-175, 250],
+      orientation: 'RAS',
+      patchSize: [16, 16, 16],
+      overlap: 0.5,
+      blending: 'gaussian',
+      divisor: 2,
+      ...preprocessing,
+    },
+  };
 }

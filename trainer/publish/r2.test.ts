@@ -6,31 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestPointerSchema, parseManifest } from '../../shared/model/manifest.ts';
 import { Rng } from '../../shared/random.ts';
 import { type ManifestFields, sha256, writeModelDir } from '../export/manifest-writer.ts';
+import { testManifestFields } from '../export/test-model.ts';
 import { type LocalS3, startLocalS3 } from './local-s3.ts';
 import { createR2Client, publishModels } from './r2.ts';
 
 function fields(role: 'segmentor' | 'discriminator', version: string): ManifestFields {
-  return {
+  return testManifestFields({
     name: `test-${role}`,
     role,
     version,
-    created: '2026-01-01T00:00:00Z',
-    organs: ['liver'],
-    inputs: [{ name: 'input', shape: ['N', 1, 'D', 'H', 'W'], dtype: 'float32' }],
-    outputs: [{ name: 'output', shape: ['N', 3, 'D', 'H', 'W'], dtype: 'float32' }],
-    preprocessing: {
-      spacing: [1.5, 1.5, 1.5],
-      window: [-175, 250],
-      orientation: 'RAS',
-      patchSize: [96, 96, 96],
-      overlap: 0.5,
-      blending: 'gaussian',
-      divisor: 8,
-    },
-    labels: ['background', 'organ', 'tumor'],
-    outputActivation: 'softmax',
-    metrics: {},
-  };
+    preprocessing: { patchSize: [96, 96, 96], divisor: 8 },
+  });
 }
 
 function randomBytes(n: number, seed: number): Uint8Array {

@@ -224,34 +224,23 @@ describe('freetumor synthesize-dataset', () => {
 
 describe('freetumor synthesize --generator', () => {
   it('uses the exported generator: the organ channel, Blur7, on the input grid', async () => {
-    const { tinyUNet } = await import('../../export/test-model.ts');
+    const { testManifestFields, tinyUNet } = await import('../../export/test-model.ts');
     const { exportToOnnx } = await import('../../export/onnx.ts');
     const { writeModelDir } = await import('../../export/manifest-writer.ts');
     const graph = tinyUNet({ outChannels: 3, head: 'tanh', seed: 3 });
     const models = join(work, 'models');
     await writeModelDir(
       models,
-      {
+      testManifestFields({
         name: 'test-generator',
         role: 'generator',
         version: 'g1',
-        created: '2026-01-01T00:00:00Z',
         organs: ['liver', 'pancreas', 'kidney'],
         inputs: [{ name: 'image', shape: ['N', 1, 'D', 'H', 'W'], dtype: 'float32' }],
-        outputs: [{ name: 'output', shape: ['N', 3, 'D', 'H', 'W'], dtype: 'float32' }],
-        preprocessing: {
-          spacing: [1.5, 1.5, 1.5],
-          window: [-175, 250],
-          orientation: 'RAS',
-          patchSize: [32, 32, 32],
-          overlap: 0.25,
-          blending: 'gaussian',
-          divisor: 4,
-        },
         labels: ['liver', 'pancreas', 'kidney'],
         outputActivation: 'tanh',
-        metrics: {},
-      },
+        preprocessing: { patchSize: [32, 32, 32], overlap: 0.25, divisor: 4 },
+      }),
       { fp32: exportToOnnx(graph) },
     );
     const ct = join(work, 'g-ct.nii.gz');
