@@ -3,15 +3,15 @@
  * `wrangler r2 object put --local`, HTTP calls with fetch, the cron handler through the dev server's
  * scheduled endpoint, then the server is stopped.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom } from '../shared/phantom/phantom.ts';
 import { readNifti, writeNifti } from '../shared/volume/nifti.ts';
+import { type LocalWorker, startLocalWorker } from '../trainer/demo/worker.ts';
 import { buildModelFixture, latestPointer } from './edge/fixtures.ts';
 import { KEYS, ROOT, sha256Hex } from './edge/harness.ts';
 
@@ -20,34 +20,8 @@ const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
 const ENV = { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' };
 
 let dir: string;
-let dev: ChildProcess | null = null;
+let dev: LocalWorker | null = null;
 let base: string;
-let output = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (dev?.exitCode !== null) throw new Error(`wrangler dev exited: ${output.slice(-2000)}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`wrangler dev did not answer within ${timeoutMs} ms: ${output.slice(-2000)}`);
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ft-edge-dev-'));
@@ -67,42 +41,17 @@ beforeAll(async () => {
       { cwd: ROOT, env: ENV },
     );
   }
-  const [port, inspector] = [await freePort(), await freePort()];
-  dev = spawn(
-    WRANGLER,
-    [
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--inspector-port',
-      String(inspector),
-      '--persist-to',
-      persist,
-      '--test-scheduled',
-      '--show-interactive-dev-session=false',
-      '--var',
-      `API_KEY_HASHES:${sha256Hex(KEYS.user)}`,
-    ],
-    { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  dev.stdout?.on('data', (d) => {
-    output += d;
+  dev = await startLocalWorker({
+    persistDir: persist,
+    vars: { API_KEY_HASHES: sha256Hex(KEYS.user) },
+    timeoutMs: 45_000,
+    testScheduled: true,
   });
-  dev.stderr?.on('data', (d) => {
-    output += d;
-  });
-  base = `http://127.0.0.1:${port}`;
-  await waitReady(`${base}/health`, 45_000);
+  base = dev.base;
 });
 
 afterAll(async () => {
-  if (dev?.pid && dev.exitCode === null) {
-    const exited = new Promise((r) => dev?.once('exit', r));
-    process.kill(-dev.pid, 'SIGTERM'); // the process group this test started (wrangler and its workerd)
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await dev?.stop(); // the process group this test started (wrangler and its workerd)
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

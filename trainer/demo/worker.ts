@@ -26,6 +26,8 @@ export interface WorkerStartOptions {
   timeoutMs: number;
   /** Polled while waiting: true aborts the start (Ctrl-C). */
   interrupted?: () => boolean;
+  /** Expose the cron trigger at /cdn-cgi/handler/scheduled (`--test-scheduled`). */
+  testScheduled?: boolean;
 }
 
 export function freePort(): Promise<number> {
@@ -64,6 +66,7 @@ export async function startLocalWorker(o: WorkerStartOptions): Promise<LocalWork
     '--persist-to',
     o.persistDir,
     '--show-interactive-dev-session=false',
+    ...(o.testScheduled ? ['--test-scheduled'] : []),
     ...Object.entries(o.vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
   ];
   const child: ChildProcess = spawn(wrangler, args, {
