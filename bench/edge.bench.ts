@@ -17,7 +17,7 @@ import { generatePhantom } from '../shared/phantom/phantom.ts';
 import { Rng } from '../shared/random.ts';
 import { synthesize } from '../shared/synthesis/index.ts';
 import { readNifti, writeNifti } from '../shared/volume/nifti.ts';
-import { makeVolume, type Volume } from '../shared/volume/volume.ts';
+import { makeVolume, spacingOf, type Volume } from '../shared/volume/volume.ts';
 import { buildModelFixture, publish } from '../test/edge/fixtures.ts';
 import { bearer, buildWorker, encodeForm, KEYS, startWorker } from '../test/edge/harness.ts';
 import { type BenchContext, type BenchResult, result, timeMedian } from './harness.ts';
@@ -44,7 +44,7 @@ function patchCase(): Case {
 function fromVolumes(name: string, ct: Volume, label: Volume, labelMap: string): Case {
   const merged = toMergedScheme(label.data, parseLabelMap(labelMap), 'liver');
   const synth = synthesize(
-    { image: windowHU(ct.data, -175, 250), label: merged, dims: ct.dims },
+    { image: windowHU(ct.data, -175, 250), label: merged, dims: ct.dims, spacing: spacingOf(ct.affine) },
     { type: 'medium', count: 1, organ: 'liver' },
     new Rng(3),
   );
@@ -172,7 +172,12 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
         const label = readNifti(c.organLabel);
         const merged = toMergedScheme(label.data, parseLabelMap(c.labelMap), 'liver');
         const out = synthesize(
-          { image: windowHU(volume.data, -175, 250), label: merged, dims: volume.dims },
+          {
+            image: windowHU(volume.data, -175, 250),
+            label: merged,
+            dims: volume.dims,
+            spacing: spacingOf(volume.affine),
+          },
           { type: 'mix', organ: 'liver' },
           new Rng(5),
         );

@@ -45,6 +45,7 @@ function loadInput(ctx: BenchContext): SynthesisInput {
       image: windowHU(image.data),
       label: toMergedScheme(label.data, TOTALSEG_MAP, 'liver'),
       dims: image.dims,
+      spacing: [1.5, 1.5, 1.5],
     };
   }
   ctx.log('synthesis: shared data absent, using an ellipsoid liver of the same grid size');
@@ -58,7 +59,7 @@ function loadInput(ctx: BenchContext): SynthesisInput {
         const d = ((i - 80) / 60) ** 2 + ((j - 100) / 50) ** 2 + ((k - 150) / 50) ** 2;
         if (d < 1) label[i + dims[0] * (j + dims[1] * k)] = 1;
       }
-  return { image, label, dims };
+  return { image, label, dims, spacing: [1.5, 1.5, 1.5] };
 }
 
 function median(xs: number[]): number {

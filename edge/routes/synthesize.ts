@@ -12,7 +12,7 @@ import { organLabels, parseLabelMap, toMergedScheme } from '../../shared/labels/
 import { Rng } from '../../shared/random.ts';
 import { synthesize as synthesizeTumors } from '../../shared/synthesis/index.ts';
 import { writeNifti } from '../../shared/volume/nifti.ts';
-import type { DataTypeName, Volume } from '../../shared/volume/volume.ts';
+import { type DataTypeName, spacingOf, type Volume } from '../../shared/volume/volume.ts';
 import { edgeContext } from '../context.ts';
 import { heavyWork } from '../gate.ts';
 import { ApiError } from '../middleware/errors.ts';
@@ -90,7 +90,8 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
 
     const rng = new Rng(params.seed);
     const result = synthesizeTumors(
-      { image: windowed, label: merged, dims: image.dims },
+      // Tumor sizes are in mm: the CT's own spacing converts them to its voxels.
+      { image: windowed, label: merged, dims: image.dims, spacing: spacingOf(image.affine) },
       { type: params.type, count: params.count, organ: params.organ },
       rng,
     );

@@ -2,8 +2,14 @@
  * Quality of a synthetic tumor (method §4 and §10.7). Two signals over the synthetic voxels:
  * - detection: the fraction the segmentor labels tumor (the reference's rule: accept above 0.7);
  * - realism: the discriminator's mean probability of "real tumor" (the arXiv paper's wording).
- * Both are computed at each model's own grid, with the synthetic mask resampled linearly onto it and
- * used as voxel weights, so a tumor smaller than a model voxel still counts.
+ *
+ * This module is the one home of the accept rule (`acceptSynthetic`): the trainer's online quality
+ * control (per crop, on tfjs tensors), the CLI's `score`, the edge's /v1/score and offline synthesis
+ * all decide with it, under one set of threshold names.
+ *
+ * `scoreSynthetic` computes both signals on a whole volume at each model's own grid, with the
+ * synthetic mask resampled linearly onto it and used as voxel weights, so a tumor smaller than a
+ * model voxel still counts.
  */
 import { FreeTumorError } from '../errors.ts';
 import { affinesClose } from '../geometry/affine.ts';
@@ -15,7 +21,67 @@ import { classIds, predictProbabilities, preprocess } from './pipeline.ts';
 import type { OnnxRunner } from './runner.ts';
 import { argmaxChannels } from './sliding-window.ts';
 
+/** Which signal accepts a synthetic tumor (scoring a volume needs at least one model). */
 export type QualityPolicy = 'segmentor' | 'discriminator' | 'both' | 'either';
+/** The policies of the rule: `none` accepts every non-empty synthetic tumor (no quality control). */
+export type QualityRulePolicy = QualityPolicy | 'none';
+export const QUALITY_RULE_POLICIES: readonly QualityRulePolicy[] = [
+  'segmentor',
+  'discriminator',
+  'both',
+  'either',
+  'none',
+];
+
+export interface QualityRule {
+  policy: QualityRulePolicy;
+  /** Accept when more than this fraction of the synthetic voxels is detected as tumor (reference 0.7). */
+  detectionThreshold: number;
+  /** Accept when the discriminator's mean p(real tumor) over the synthetic voxels exceeds this. */
+  realismThreshold: number;
+}
+
+/** The reference's rule: the frozen segmentor detects more than 70% of the synthetic voxels. */
+export const REFERENCE_QUALITY_RULE: QualityRule = {
+  policy: 'segmentor',
+  detectionThreshold: 0.7,
+  realismThreshold: 0.5,
+};
+
+export interface QualitySignals {
+  syntheticVoxels: number;
+  /** Fraction of synthetic voxels detected as tumor; null without a segmentor. */
+  detection: number | null;
+  /** Mean discriminator p(real tumor) over synthetic voxels; null without a discriminator. */
+  realism: number | null;
+}
+
+/** The accept rule. An empty synthetic mask (the tumor fell outside the organ) is always rejected. */
+export function acceptSynthetic(s: QualitySignals, rule: QualityRule): boolean {
+  if (s.syntheticVoxels <= 0) return false;
+  const passS = s.detection !== null && s.detection > rule.detectionThreshold;
+  const passD = s.realism !== null && s.realism > rule.realismThreshold;
+  switch (rule.policy) {
+    case 'none':
+      return true;
+    case 'segmentor':
+      return passS;
+    case 'discriminator':
+      return passD;
+    case 'both':
+      return passS && passD;
+    case 'either':
+      return passS || passD;
+  }
+}
+
+/** Which models a policy needs: `both` needs both; `either` needs at least one. */
+export function policyNeeds(policy: QualityRulePolicy): { segmentor: boolean; discriminator: boolean } {
+  return {
+    segmentor: policy === 'segmentor' || policy === 'both',
+    discriminator: policy === 'discriminator' || policy === 'both',
+  };
+}
 
 export interface ScoringModel {
   manifest: ModelManifest;
@@ -56,12 +122,8 @@ export async function scoreSynthetic(
     detection: options.detectionThreshold ?? qc?.detectionThreshold ?? 0.7,
     realism: options.realismThreshold ?? qc?.realismThreshold ?? 0.5,
   };
-  const needS = policy !== 'discriminator';
-  const needD = policy !== 'segmentor';
-  if (
-    (needS && policy !== 'either' && !options.segmentor) ||
-    (needD && policy !== 'either' && !options.discriminator)
-  ) {
+  const needs = policyNeeds(policy);
+  if ((needs.segmentor && !options.segmentor) || (needs.discriminator && !options.discriminator)) {
     throw new FreeTumorError('invalid_argument', `quality policy ${policy} needs the model(s) it names`);
   }
   if (!options.segmentor && !options.discriminator) {
@@ -102,17 +164,10 @@ export async function scoreSynthetic(
     detection = options.segmentor ? 0 : null;
     realism = options.discriminator ? 0 : null;
   }
-  const passS = detection !== null && detection > threshold.detection;
-  const passD = realism !== null && realism > threshold.realism;
-  const accepted =
-    syntheticVoxels > 0 &&
-    (policy === 'segmentor'
-      ? passS
-      : policy === 'discriminator'
-        ? passD
-        : policy === 'both'
-          ? passS && passD
-          : passS || passD);
+  const accepted = acceptSynthetic(
+    { syntheticVoxels, detection, realism },
+    { policy, detectionThreshold: threshold.detection, realismThreshold: threshold.realism },
+  );
   return { realism, detection, accepted, threshold, policy, syntheticVoxels };
 }
 

@@ -118,7 +118,13 @@ export async function generatorDifferenceInRegion(
       image.set(input.image.subarray(from, from + size[0]), to);
       label.set(input.label.subarray(from, from + size[0]), to);
     }
-  const d = await generatorDifference({ image, label, dims: size }, runner, manifest, organ, options);
+  const d = await generatorDifference(
+    { image, label, dims: size, spacing: input.spacing },
+    runner,
+    manifest,
+    organ,
+    options,
+  );
   const full = new Float32Array(input.image.length);
   for (let k = 0; k < size[2]; k++)
     for (let j = 0; j < size[1]; j++) {

@@ -23,8 +23,8 @@ export interface Location {
 export interface LocationOptions {
   /** New slices from the 0.3-0.7 band before widening to the whole organ. */
   retries?: number;
-  /** Square erosion kernel edge. */
-  kernel?: number;
+  /** Erosion kernel edge in voxels: one value (a square) or [along i, along j]. Default 5 (the reference at 1.5 mm). */
+  kernel?: number | [number, number];
 }
 
 /** First and last k that contain an organ voxel (label == 1), or null for an empty organ. */
@@ -46,12 +46,19 @@ export function organKRange(label: Uint8Array, dims: Dims3): [number, number] | 
 }
 
 /**
- * Organ mask of slice k eroded with a kernel x kernel square, OpenCV semantics: pixels outside
- * the image count as set (the border does not erode).
+ * Organ mask of slice k eroded with a kernel x kernel rectangle (one size, or one per axis i, j),
+ * OpenCV semantics: pixels outside the image count as set (the border does not erode).
  */
-export function erodedSlice(label: Uint8Array, dims: Dims3, k: number, kernel = 5): Uint8Array {
+export function erodedSlice(
+  label: Uint8Array,
+  dims: Dims3,
+  k: number,
+  kernel: number | [number, number] = 5,
+): Uint8Array {
   const [nx, ny] = dims;
-  const r = kernel >> 1;
+  const [ki, kj] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
+  const r = ki >> 1;
+  const rj = kj >> 1;
   const base = k * nx * ny;
   // Separable: a run of `kernel` set pixels along i, then along j.
   const rows = new Uint8Array(nx * ny);
@@ -68,7 +75,7 @@ export function erodedSlice(label: Uint8Array, dims: Dims3, k: number, kernel = 
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
       let ok = 1;
-      for (let t = Math.max(0, j - r); t <= Math.min(ny - 1, j + r) && ok; t++) {
+      for (let t = Math.max(0, j - rj); t <= Math.min(ny - 1, j + rj) && ok; t++) {
         if (rows[t * nx + i] === 0) ok = 0;
       }
       out[j * nx + i] = ok;

@@ -6,6 +6,10 @@
  *
  * Only the tumors' bounding box padded by the blur radius is filtered and textured: the blurred
  * mask is exactly 0 beyond it, so the result equals a whole-volume filter at a fraction of the cost.
+ *
+ * Every size is physical (tumors.ts): radii, deformation, the edge blur and the erosion kernel of
+ * the location are the reference's 1.5 mm voxel sizes converted with the input's spacing, so the
+ * same tumor type has the same size in millimetres on any grid.
  */
 import { FreeTumorError } from '../errors.ts';
 import type { Rng } from '../random.ts';
@@ -14,7 +18,14 @@ import type { Shape } from './ellipsoid.ts';
 import { gaussianFilter3d } from './gaussian.ts';
 import { type LocationOptions, type Placement, pickLocation } from './location.ts';
 import { TextureBank, type TextureSigmas } from './texture.ts';
-import { type SynthesisType, type TumorType, tumorShape, tumorTypes } from './tumors.ts';
+import {
+  checkSpacing,
+  REFERENCE_SPACING_MM,
+  type SynthesisType,
+  type TumorType,
+  tumorShape,
+  tumorTypes,
+} from './tumors.ts';
 
 export interface SynthesisInput {
   /** Windowed CT in [0, 1]. */
@@ -22,6 +33,8 @@ export interface SynthesisInput {
   /** Merged scheme: 0 background, 1 organ, 2 real tumor. */
   label: Uint8Array;
   dims: Dims3;
+  /** Millimetres per voxel along each axis (i, j, k): tumor sizes are physical. */
+  spacing: Dims3;
 }
 
 export interface PlanOptions {
@@ -37,8 +50,11 @@ export interface TumorInfo {
   type: TumorType;
   /** Sampled centre voxel (i, j, k). */
   center: Dims3;
-  /** Ellipsoid semi-axes in voxels before deformation. */
+  /** Ellipsoid semi-axes in voxels of the input grid, before deformation. */
   radii: Dims3;
+  /** The same semi-axes in millimetres. */
+  radiiMm: Dims3;
+  /** Elastic sigma as drawn, in voxels of the reference's 1.5 mm grid. */
   elasticSigma: number;
   placement: Placement;
   /** Voxels of this tumor inside labeled tissue (tumors that overlap share voxels). */
@@ -71,7 +87,10 @@ export interface SynthesisPlan {
   tumors: TumorInfo[];
   /** Where weight can be non-zero; null when no tumor voxel landed in the organ. */
   region: Region | null;
+  /** Edge blur sigma as drawn, U(1, 2) in voxels of the reference's 1.5 mm grid. */
   blurSigma: number;
+  /** The same sigma in millimetres. */
+  blurSigmaMm: number;
   texture: TextureSigmas | null;
   organ?: string;
   shapes: PlacedShape[];
@@ -97,11 +116,19 @@ export function validateInput(input: SynthesisInput): void {
       `image and label must have ${n} voxels (dims ${nx}x${ny}x${nz})`,
     );
   }
+  checkSpacing(input.spacing);
+}
+
+/** The reference's 5 x 5 erosion (7.5 mm) as an odd kernel per in-plane axis of this grid. */
+export function erosionKernel(spacing: Dims3): [number, number] {
+  const mm = 5 * REFERENCE_SPACING_MM;
+  const odd = (s: number) => 2 * Math.max(0, Math.round((mm / s - 1) / 2)) + 1;
+  return [odd(spacing[0]), odd(spacing[1])];
 }
 
 export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: Rng): SynthesisPlan {
   validateInput(input);
-  const { label, dims } = input;
+  const { label, dims, spacing } = input;
   const [nx, ny] = dims;
   const plane = nx * ny;
   const canvas = new Uint8Array(label.length);
@@ -109,8 +136,11 @@ export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: 
   const tumors: TumorInfo[] = [];
   const shapes: PlacedShape[] = [];
   for (const type of tumorTypes(options.type, options.count, rng)) {
-    const t = tumorShape(type, rng);
-    const { center, placement } = pickLocation(label, dims, rng, options.location);
+    const t = tumorShape(type, rng, spacing);
+    const { center, placement } = pickLocation(label, dims, rng, {
+      kernel: erosionKernel(spacing),
+      ...options.location,
+    });
     const sd = t.shape.dims;
     const origin: Dims3 = [center[0] - sd[0] / 2, center[1] - sd[1] / 2, center[2] - sd[2] / 2];
     shapes.push({ origin, shape: t.shape });
@@ -119,6 +149,7 @@ export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: 
       type,
       center,
       radii: t.radii,
+      radiiMm: t.radiiMm,
       elasticSigma: t.elasticSigma,
       placement,
       voxels: stats.voxels,
@@ -143,6 +174,9 @@ export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: 
     }
   }
   const blurSigma = rng.uniform(1, 2);
+  const blurSigmaMm = blurSigma * REFERENCE_SPACING_MM;
+  // Per axis in voxels of this grid (a factor first: exactly the drawn value at 1.5 mm).
+  const sigmas = spacing.map((s) => blurSigma * (REFERENCE_SPACING_MM / s)) as Dims3;
   const weight = new Float32Array(label.length);
   if (tight.lo[0] > tight.hi[0]) {
     return {
@@ -153,17 +187,18 @@ export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: 
       tumors,
       region: null,
       blurSigma,
+      blurSigmaMm,
       texture: null,
       organ: options.organ,
       shapes,
     };
   }
-  const pad = Math.trunc(4 * blurSigma + 0.5) + 1;
-  const start = [0, 1, 2].map((a) => Math.max(0, tight.lo[a] - pad)) as Dims3;
-  const end = [0, 1, 2].map((a) => Math.min(dims[a] - 1, tight.hi[a] + pad)) as Dims3;
+  const pad = sigmas.map((s) => Math.trunc(4 * s + 0.5) + 1);
+  const start = [0, 1, 2].map((a) => Math.max(0, tight.lo[a] - pad[a])) as Dims3;
+  const end = [0, 1, 2].map((a) => Math.min(dims[a] - 1, tight.hi[a] + pad[a])) as Dims3;
   const size = [0, 1, 2].map((a) => end[a] - start[a] + 1) as Dims3;
   const region: Region = { start, size };
-  const blurred = gaussianFilter3d(copyRegion(canvas, dims, region), size, blurSigma);
+  const blurred = gaussianFilter3d(copyRegion(canvas, dims, region), size, sigmas);
   const bank = options.textures ?? defaultTextureBank();
   const texture = bank.sample(size, dims, rng);
   const tex = texture.data;
@@ -185,6 +220,7 @@ export function planSynthesis(input: SynthesisInput, options: PlanOptions, rng: 
     tumors,
     region,
     blurSigma,
+    blurSigmaMm,
     texture: texture.sigmas,
     organ: options.organ,
     shapes,

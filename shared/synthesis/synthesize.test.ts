@@ -7,7 +7,7 @@ import { applyDifference } from './compose.ts';
 import { planSynthesis, type SynthesisInput } from './plan.ts';
 import { synthesize } from './synthesize.ts';
 import { ABDOMEN_TEXTURE_SIGMAS, TextureBank } from './texture.ts';
-import { radiusRange, SYNTHESIS_TYPES, TUMOR_TYPES, type TumorType } from './tumors.ts';
+import { radiusRange, radiusRangeMm, SYNTHESIS_TYPES, TUMOR_TYPES, type TumorType } from './tumors.ts';
 
 const HU_PER_UNIT = 425;
 
@@ -26,7 +26,7 @@ function sphereOrgan(n: number, radius: number): SynthesisInput {
         if (d2 < radius * radius) label[v] = 1;
         if ((i - c - 10) ** 2 + (j - c) ** 2 + (k - c) ** 2 < 16) label[v] = 2;
       }
-  return { image, label, dims };
+  return { image, label, dims, spacing: [1.5, 1.5, 1.5] };
 }
 
 function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
@@ -128,6 +128,41 @@ describe('synthesize: statistics per type', () => {
   });
 });
 
+describe('synthesize: sizes are physical', () => {
+  it('the same draw gives the same radii in mm and half the voxels at 3 mm; 1.5 mm is the reference', () => {
+    const coarse = { ...organ, spacing: [3, 3, 3] as Dims3 };
+    for (const type of TUMOR_TYPES) {
+      const [lo, hi] = radiusRangeMm(type);
+      for (let seed = 0; seed < 4; seed++) {
+        const fine = planSynthesis(organ, { type, count: 1, textures: bank }, new Rng(seed)).tumors[0];
+        const t = planSynthesis(coarse, { type, count: 1, textures: bank }, new Rng(seed)).tumors[0];
+        expect(t.radiiMm).toEqual(fine.radiiMm);
+        for (let a = 0; a < 3; a++) {
+          expect(fine.radii[a]).toBe(fine.radiiMm[a] / 1.5);
+          expect(t.radii[a]).toBe(Math.round(fine.radiiMm[a] / 3));
+          expect(t.radiiMm[a]).toBeGreaterThanOrEqual(lo);
+          expect(t.radiiMm[a]).toBeLessThanOrEqual(hi);
+        }
+      }
+    }
+    // Physical volume of a medium tumor: about the same at 1.5 and 3 mm (voxel volume x 8).
+    const vol = (input: SynthesisInput, s: number) => {
+      let ml = 0;
+      for (let seed = 0; seed < 6; seed++) {
+        const p = planSynthesis(input, { type: 'medium', count: 1, textures: bank }, new Rng(seed));
+        ml += (p.tumorMask.reduce((n, v) => n + v, 0) * s ** 3) / 1000;
+      }
+      return ml / 6;
+    };
+    const ratio = vol(coarse, 3) / vol(organ, 1.5);
+    expect(ratio).toBeGreaterThan(0.6);
+    expect(ratio).toBeLessThan(1.6);
+    expect(() => planSynthesis({ ...organ, spacing: [0, 1, 1] }, { type: 'tiny' }, new Rng(1))).toThrow(
+      'spacing',
+    );
+  });
+});
+
 describe('synthesize: determinism and modes', () => {
   it('gives the same bytes for the same seed, with a cold or a warm texture bank', () => {
     const a = synthesize(organ, { type: 'medium', textures: new TextureBank({ minBlock: 64 }) }, new Rng(42));
@@ -209,7 +244,11 @@ describe('synthesize: property tests on random organ masks', () => {
           const hasOrgan = label.includes(1);
           let r: ReturnType<typeof synthesize>;
           try {
-            r = synthesize({ image, label, dims }, { type, textures: smallBank }, new Rng(seed));
+            r = synthesize(
+              { image, label, dims, spacing: [1.5, 1.5, 1.5] },
+              { type, textures: smallBank },
+              new Rng(seed),
+            );
           } catch (e) {
             expect(e).toBeInstanceOf(FreeTumorError);
             expect((e as FreeTumorError).code).toBe('empty_organ');

@@ -1,6 +1,12 @@
 /**
  * Tumor types and their shapes (method §2.2): radii randint(floor(0.75 r0), floor(1.25 r0)) per
  * axis, elastic sigma and count per type, the `mix` recipe and the TGAN's `random` choice.
+ *
+ * Sizes are physical: the reference draws radii and deformation sigmas in voxels of its 1.5 mm
+ * working grid, so a draw is taken in those units (the same random numbers as the reference) and
+ * converted to millimetres (x 1.5), then to voxels of the grid at hand (/ its spacing per axis).
+ * At 1.5 mm this is exactly the reference; at 3 mm a "medium" tumor keeps its 18-30 mm radius
+ * instead of doubling to 36-60 mm.
  */
 import { FreeTumorError } from '../errors.ts';
 import type { Rng } from '../random.ts';
@@ -32,10 +38,35 @@ export const TYPE_SPECS: Record<TumorType, TypeSpec> = {
   large: { r0: 32, sigma: (rng) => rng.int(5, 10), count: [1, 3], mixCount: [1, 3] },
 };
 
-/** Inclusive radius range of a type, in voxels. */
+/** The grid the reference's voxel sizes refer to (mm): its data are resampled to 1.5 mm isotropic. */
+export const REFERENCE_SPACING_MM = 1.5;
+
+/** Inclusive radius range of a type, in voxels of the reference's 1.5 mm grid. */
 export function radiusRange(type: TumorType): [number, number] {
   const r0 = TYPE_SPECS[type].r0;
   return [Math.floor(0.75 * r0), Math.floor(1.25 * r0)];
+}
+
+/** Inclusive radius range of a type in millimetres (tiny 4.5-7.5, small 9-15, medium 18-30, large 36-60). */
+export function radiusRangeMm(type: TumorType): [number, number] {
+  const [lo, hi] = radiusRange(type);
+  return [lo * REFERENCE_SPACING_MM, hi * REFERENCE_SPACING_MM];
+}
+
+/** A length in millimetres as voxels along each axis of a grid with `spacing` (mm per voxel). */
+export function mmToVoxels(mm: number, spacing: Dims3): Dims3 {
+  return spacing.map((s) => mm / s) as Dims3;
+}
+
+/** Checks a grid spacing: three positive finite millimetre values. */
+export function checkSpacing(spacing: unknown): asserts spacing is Dims3 {
+  if (
+    !Array.isArray(spacing) ||
+    spacing.length !== 3 ||
+    !spacing.every((s) => typeof s === 'number' && Number.isFinite(s) && s > 0)
+  ) {
+    throw new FreeTumorError('invalid_argument', 'spacing must be three positive numbers (mm per voxel)');
+  }
 }
 
 /** Most tumors one call may ask for (a bound on work, not a method parameter). */
@@ -62,17 +93,32 @@ export function tumorTypes(type: SynthesisType, count: number | undefined, rng: 
 
 export interface TumorShape {
   type: TumorType;
+  /** Semi-axes in voxels of the grid the shape was made for. */
   radii: Dims3;
+  /** Semi-axes in millimetres (the reference's draw x 1.5 mm). */
+  radiiMm: Dims3;
+  /** Elastic deformation sigma as drawn, in voxels of the reference's 1.5 mm grid. */
   elasticSigma: number;
   shape: Shape;
 }
 
-/** Radii, elastic sigma, ellipsoid, then the three deformations, in the reference's draw order. */
-export function tumorShape(type: TumorType, rng: Rng): TumorShape {
+/**
+ * Radii, elastic sigma, ellipsoid, then the three deformations, in the reference's draw order,
+ * for a grid of `spacing` mm per voxel (see the module comment).
+ */
+export function tumorShape(type: TumorType, rng: Rng, spacing: Dims3): TumorShape {
+  checkSpacing(spacing);
   const [lo, hi] = radiusRange(type);
-  const radii: Dims3 = [rng.int(lo, hi), rng.int(lo, hi), rng.int(lo, hi)];
+  const drawn: Dims3 = [rng.int(lo, hi), rng.int(lo, hi), rng.int(lo, hi)];
+  const radiiMm = drawn.map((r) => r * REFERENCE_SPACING_MM) as Dims3;
+  const radii = radiiMm.map((mm, a) => Math.max(1, Math.round(mm / spacing[a]))) as Dims3;
   const elasticSigma = TYPE_SPECS[type].sigma(rng);
   let shape = ellipsoid(radii);
-  for (const axes of DEFORM_AXES) shape = deformRandomGrid(shape, elasticSigma, axes, rng);
-  return { type, radii, elasticSigma, shape };
+  for (const axes of DEFORM_AXES) {
+    // The displacement moves both deformed axes; their mean spacing converts it to voxels.
+    // (A factor first, so that at 1.5 mm the sigma is the drawn value bit for bit.)
+    const factor = REFERENCE_SPACING_MM / ((spacing[axes[0]] + spacing[axes[1]]) / 2);
+    shape = deformRandomGrid(shape, elasticSigma * factor, axes, rng);
+  }
+  return { type, radii, radiiMm, elasticSigma, shape };
 }

@@ -147,7 +147,7 @@ function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions):
     undoImage,
     undoLabel,
     work,
-    input: { image: x, label: merged, dims: work.dims },
+    input: { image: x, label: merged, dims: work.dims, spacing: [spacing, spacing, spacing] },
   };
 }
 

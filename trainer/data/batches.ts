@@ -5,7 +5,7 @@
  */
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
-import { augmentPatch, cropStart, extractPatch, sampleCenter } from './patches.ts';
+import { augmentPatch, type CropClasses, cropStart, extractPatch, sampleCenter } from './patches.ts';
 import { STREAM, stepRng } from './seeds.ts';
 import type { CaseStore } from './store.ts';
 import type { Planner, TumorTypeChoice } from './synthesis-planner.ts';
@@ -15,7 +15,10 @@ export interface BatchSpec {
   patchSize: Dims3;
   casesPerStep: number;
   cropsPerCase: number;
-  positiveFraction: number;
+  /** Where crops are centred (tumor / organ / body fractions). */
+  crops: CropClasses;
+  /** Millimetres per voxel of the training grid: synthetic tumor sizes are physical. */
+  spacing: Dims3;
   augment: boolean;
   /**
    * Which crops get synthesis plans: none; `eligible` = organ present and no real tumor (the
@@ -105,7 +108,7 @@ export function makeBatch(
     for (let r = 0; r < spec.cropsPerCase; r++) {
       const b = c * spec.cropsPerCase + r;
       const rng = stepRng(spec.seed, STREAM.crop, step, b);
-      const center = sampleCenter(tc.label, tc.dims, spec.positiveFraction, rng);
+      const center = sampleCenter(tc.image, tc.label, tc.dims, spec.crops, rng);
       let patch = extractPatch(
         tc.image,
         tc.label,
@@ -129,7 +132,7 @@ export function makeBatch(
       plans.forEach((set, p) => {
         const prng = stepRng(spec.seed, STREAM.plan, step, b, p);
         const plan = planner(
-          { image: patch.image, label: patch.label, dims: spec.patchSize },
+          { image: patch.image, label: patch.label, dims: spec.patchSize, spacing: spec.spacing },
           { type: spec.tumorType, count: 1, organ: tc.organ },
           prng,
         );

@@ -26,13 +26,32 @@ describe('patches', () => {
     expect(cropStart([5, 5, 5], [20, 100, 100], [32, 32, 32])).toEqual([-6, 0, 0]);
   });
 
-  it('samples positive centres on labeled voxels', () => {
+  it('centres crops by class: tumor, organ, body above air; a missing class passes its share on', () => {
+    const dims: Dims3 = [10, 10, 10];
     const label = new Uint8Array(1000);
+    const image = new Float32Array(1000);
     label[123] = 1;
+    label[456] = 2;
+    // Body: the upper half of the volume is above air, the lower half is air (0).
+    for (let v = 500; v < 1000; v++) image[v] = 0.4;
+    const at = (c: Dims3) => c[0] + 10 * c[1] + 100 * c[2];
     const rng = new Rng(1);
-    for (let t = 0; t < 5; t++) expect(sampleCenter(label, [10, 10, 10], 1, rng)).toEqual([3, 2, 1]);
-    const neg = sampleCenter(label, [10, 10, 10], 0, rng);
-    expect(neg[0] + 10 * neg[1] + 100 * neg[2]).not.toBe(123);
+    for (let t = 0; t < 5; t++) {
+      expect(at(sampleCenter(image, label, dims, { tumor: 1, organ: 0, body: 0 }, rng))).toBe(456);
+      expect(at(sampleCenter(image, label, dims, { tumor: 0, organ: 1, body: 0 }, rng))).toBe(123);
+      const body = at(sampleCenter(image, label, dims, { tumor: 0, organ: 0, body: 1 }, rng));
+      expect(body).toBeGreaterThanOrEqual(500);
+      expect(label[body]).toBe(0);
+    }
+    // No tumor in this case: the tumor share goes to the organ.
+    const noTumor = label.map((v) => (v === 2 ? 0 : v));
+    expect(at(sampleCenter(image, noTumor, dims, { tumor: 1, organ: 0, body: 0 }, rng))).toBe(123);
+    // Fractions are honoured: about half the crops on the tumor for {1, 1, 0}.
+    let tumor = 0;
+    for (let t = 0; t < 400; t++)
+      if (at(sampleCenter(image, label, dims, { tumor: 1, organ: 1, body: 0 }, rng)) === 456) tumor++;
+    expect(tumor).toBeGreaterThan(160);
+    expect(tumor).toBeLessThan(240);
   });
 
   it('augments image and label with the same spatial transform, deterministically per seed', () => {

@@ -61,33 +61,91 @@ function unravel(index: number, dims: Dims3): Dims3 {
   return [i, j, k];
 }
 
-/** Indices of labeled voxels (label > 0), computed once per label array. */
-const foregroundCache = new WeakMap<Uint8Array, Uint32Array>();
+/**
+ * Where crops are centred, as fractions (normalised to sum 1): on a real tumor voxel, on an organ
+ * voxel, or on a body voxel (unlabeled, image above air). A class the case lacks passes its share
+ * on (tumor -> organ -> body), so unlabeled cases centre on the organ instead.
+ *
+ * Why not the reference's pos/neg over any labeled voxel: tumors are ~0.1-0.3% of a labeled CT, so
+ * "positive" crops land on the organ most of the time and a tumor is in a crop rarely; negatives
+ * could also land in air, which teaches nothing. Balancing by class keeps tumors in the batches.
+ */
+export interface CropClasses {
+  tumor: number;
+  organ: number;
+  body: number;
+}
 
-export function foregroundIndices(label: Uint8Array): Uint32Array {
-  let fg = foregroundCache.get(label);
-  if (!fg) {
-    let n = 0;
-    for (let i = 0; i < label.length; i++) if (label[i] > 0) n++;
-    fg = new Uint32Array(n);
-    n = 0;
-    for (let i = 0; i < label.length; i++) if (label[i] > 0) fg[n++] = i;
-    foregroundCache.set(label, fg);
+/** The windowed intensity above which a voxel is body, not air (window [-175, 250] HU: > -175 HU). */
+export const BODY_THRESHOLD = 0;
+
+interface ClassIndices {
+  tumor: Uint32Array;
+  organ: Uint32Array;
+}
+
+/** Voxel indices of tumor (label 2) and organ (label 1), computed once per label array. */
+const classCache = new WeakMap<Uint8Array, ClassIndices>();
+
+export function classIndices(label: Uint8Array): ClassIndices {
+  let c = classCache.get(label);
+  if (!c) {
+    let nt = 0;
+    let no = 0;
+    for (let i = 0; i < label.length; i++) {
+      if (label[i] === 2) nt++;
+      else if (label[i] === 1) no++;
+    }
+    c = { tumor: new Uint32Array(nt), organ: new Uint32Array(no) };
+    nt = 0;
+    no = 0;
+    for (let i = 0; i < label.length; i++) {
+      if (label[i] === 2) c.tumor[nt++] = i;
+      else if (label[i] === 1) c.organ[no++] = i;
+    }
+    classCache.set(label, c);
   }
-  return fg;
+  return c;
+}
+
+export type CropClass = keyof CropClasses;
+
+/** The class a crop is centred on, after passing the share of a class the case lacks on. */
+export function pickCropClass(
+  classes: CropClasses,
+  has: { tumor: boolean; organ: boolean },
+  rng: Rng,
+): CropClass {
+  const total = classes.tumor + classes.organ + classes.body;
+  const u = rng.random() * (total > 0 ? total : 1);
+  let c: CropClass =
+    total <= 0 ? 'body' : u < classes.tumor ? 'tumor' : u < classes.tumor + classes.organ ? 'organ' : 'body';
+  if (c === 'tumor' && !has.tumor) c = 'organ';
+  if (c === 'organ' && !has.organ) c = 'body';
+  return c;
 }
 
 /**
- * A crop centre: with probability `positiveFraction` a uniform labeled voxel (if any), else a
- * uniform background voxel (rejection sampling, falling back to any voxel).
+ * A crop centre of the class drawn from `classes` (see CropClasses): a uniform voxel of that class;
+ * body voxels by rejection sampling (label 0 and image > BODY_THRESHOLD), falling back to any voxel.
  */
-export function sampleCenter(label: Uint8Array, dims: Dims3, positiveFraction: number, rng: Rng): Dims3 {
-  const fg = foregroundIndices(label);
-  if (fg.length > 0 && rng.random() < positiveFraction) return unravel(fg[rng.int(0, fg.length - 1)], dims);
+export function sampleCenter(
+  image: Float32Array,
+  label: Uint8Array,
+  dims: Dims3,
+  classes: CropClasses,
+  rng: Rng,
+): Dims3 {
+  const idx = classIndices(label);
+  const c = pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+  if (c !== 'body') {
+    const list = idx[c];
+    return unravel(list[rng.int(0, list.length - 1)], dims);
+  }
   const n = voxelCount(dims);
-  let idx = rng.int(0, n - 1);
-  for (let t = 0; t < 32 && label[idx] !== 0; t++) idx = rng.int(0, n - 1);
-  return unravel(idx, dims);
+  let v = rng.int(0, n - 1);
+  for (let t = 0; t < 64 && (label[v] !== 0 || !(image[v] > BODY_THRESHOLD)); t++) v = rng.int(0, n - 1);
+  return unravel(v, dims);
 }
 
 export interface AugmentProbabilities {

@@ -18,7 +18,7 @@ export interface PlanLike {
 }
 
 export type Planner = (
-  input: { image: Float32Array; label: Uint8Array; dims: Dims3 },
+  input: { image: Float32Array; label: Uint8Array; dims: Dims3; spacing: Dims3 },
   options: { type: TumorTypeChoice; count: number; organ: OrganName },
   rng: Rng,
 ) => PlanLike;

@@ -69,7 +69,7 @@ export function demoRunConfig(
       spacing: [s, s, s] as [number, number, number],
       cacheDir: ctx.cacheDir,
       validationCases: ctx.data.validationCases,
-      positiveFraction: plan.positiveFraction,
+
       augment: true,
       workers: 1,
       prefetch: 2,
@@ -102,7 +102,7 @@ export function demoRunConfig(
             mode: 'freetumor',
             synthesisRun: join(ctx.runsDir, 'synthesis'),
             qcSegmentorRun: join(ctx.runsDir, 'baseline'),
-            qc: { policy: 'either', segmentorThreshold: 0.7, discriminatorThreshold: 0.5 },
+            qc: { policy: 'either', detectionThreshold: 0.7, realismThreshold: 0.5 },
             cutmix: true,
             tumorType: 'random',
           },

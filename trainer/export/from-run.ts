@@ -113,8 +113,8 @@ export async function exportRun(
       ...(qc && qc.policy !== 'none' && role !== 'generator'
         ? {
             qualityControl: {
-              detectionThreshold: qc.segmentorThreshold,
-              realismThreshold: qc.discriminatorThreshold,
+              detectionThreshold: qc.detectionThreshold,
+              realismThreshold: qc.realismThreshold,
               policy: qc.policy,
             },
           }

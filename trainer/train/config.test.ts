@@ -16,8 +16,8 @@ describe('run config', () => {
     expect(seg.optimizer).toMatchObject({ lr: 3e-4, weightDecay: 0.01, amsgrad: true });
     expect(seg.segmentation.qc).toEqual({
       policy: 'segmentor',
-      segmentorThreshold: 0.7,
-      discriminatorThreshold: 0.5,
+      detectionThreshold: 0.7,
+      realismThreshold: 0.5,
     });
     expect(seg.model).toMatchObject({ baseChannels: 32, depth: 4, norm: 'instance' });
     const syn = parseRunConfig({ ...minimal, kind: 'synthesis' });

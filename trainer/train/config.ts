@@ -4,8 +4,14 @@
  */
 import { z } from 'zod';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { QUALITY_RULE_POLICIES, type QualityRulePolicy } from '../../shared/inference/quality.ts';
 
 const side = z.number().int().min(8).max(512);
+
+/** The recipe's crop centres (measured: docs/findings/training-recipe.md). */
+export const DEFAULT_CROPS = { tumor: 1 / 3, organ: 1 / 3, body: 1 / 3 };
+/** The recipe's segmentation loss (measured: docs/findings/training-recipe.md). */
+export const DEFAULT_LOSS = { dice: 'batch' as const, tumorWeight: 5 };
 const patchSize = z
   .union([side, z.tuple([side, side, side])])
   .transform((v) => (typeof v === 'number' ? ([v, v, v] as [number, number, number]) : v));
@@ -39,8 +45,16 @@ export const dataSchema = z
     cacheDir: z.string().nullable().default(null),
     /** Validation cases per data set taken from the labeled part (sliding-window tumor Dice). */
     validationCases: z.number().int().min(0).default(0),
-    /** Fraction of crops centred on a labeled voxel (RandCropByPosNegLabel pos / (pos + neg)). */
-    positiveFraction: z.number().min(0).max(1).default(0.5),
+    /**
+     * Where crops are centred: fractions on a real tumor voxel, an organ voxel and a body voxel
+     * (unlabeled, above air), normalised; a class a case lacks passes its share on (tumor -> organ
+     * -> body). See trainer/data/patches.ts for why not the reference's pos/neg.
+     */
+    crops: z
+      .object({ tumor: z.number().min(0), organ: z.number().min(0), body: z.number().min(0) })
+      .strict()
+      .refine((c) => c.tumor + c.organ + c.body > 0, 'at least one crop fraction must be positive')
+      .default(DEFAULT_CROPS),
     augment: z.boolean().default(true),
     /** Patch producer threads (0 = on the training thread). */
     workers: z.number().int().min(0).max(16).default(1),
@@ -58,14 +72,27 @@ export const modelSchema = z
   })
   .strict();
 
+/** The quality-control rule of shared/inference/quality.ts (the one accept rule), as config. */
 export const qcSchema = z
   .object({
     /** Which signal accepts a synthetic tumor: the frozen segmentor, the discriminator, both, either, or none (accept all). */
-    policy: z.enum(['segmentor', 'discriminator', 'both', 'either', 'none']).default('segmentor'),
+    policy: z.enum(QUALITY_RULE_POLICIES as [QualityRulePolicy, ...QualityRulePolicy[]]).default('segmentor'),
     /** Accept when more than this fraction of synthetic voxels is predicted as tumor (reference 0.7). */
-    segmentorThreshold: z.number().min(0).max(1).default(0.7),
+    detectionThreshold: z.number().min(0).max(1).default(0.7),
     /** Accept when the discriminator's mean p(real tumor) over synthetic voxels exceeds this. */
-    discriminatorThreshold: z.number().min(0).max(1).default(0.5),
+    realismThreshold: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
+export const lossSchema = z
+  .object({
+    /**
+     * Dice per crop (`sample`, MONAI's default) or over the whole batch (`batch`): a crop without
+     * tumor gives the per-crop tumor Dice almost no gradient, the batch Dice still counts it.
+     */
+    dice: z.enum(['batch', 'sample']).default(DEFAULT_LOSS.dice),
+    /** Cross-entropy weight of the tumor class (background and organ 1), weighted mean as torch. */
+    tumorWeight: z.number().positive().max(1000).default(DEFAULT_LOSS.tumorWeight),
   })
   .strict();
 
@@ -77,7 +104,8 @@ export const segmentationSchema = z
     synthesisRun: z.string().nullable().default(null),
     /** A (baseline) segmentation run folder whose segmentor is frozen for quality control. */
     qcSegmentorRun: z.string().nullable().default(null),
-    qc: qcSchema.default({ policy: 'segmentor', segmentorThreshold: 0.7, discriminatorThreshold: 0.5 }),
+    qc: qcSchema.default({ policy: 'segmentor', detectionThreshold: 0.7, realismThreshold: 0.5 }),
+    loss: lossSchema.default(DEFAULT_LOSS),
     /** The CutMix-style slab swap within a batch (notes §5); always on in the reference. */
     cutmix: z.boolean().default(true),
     tumorType: z.enum(['tiny', 'small', 'medium', 'large', 'random']).default('random'),
@@ -103,6 +131,12 @@ export const optimizerSchema = z
     beta2: z.number().min(0).max(1),
     amsgrad: z.boolean(),
     warmupSteps: z.number().int().min(0),
+    /**
+     * After the warmup: cosine to 0 (the reference), linear to 0, or constant. The schedule spans
+     * the run's `steps`, so a run's step count is fixed when it starts (runTraining warns when a
+     * resumed run changes it).
+     */
+    schedule: z.enum(['cosine', 'linear', 'constant']),
   })
   .strict();
 
@@ -130,7 +164,8 @@ export const runConfigSchema = z
       mode: 'baseline',
       synthesisRun: null,
       qcSegmentorRun: null,
-      qc: { policy: 'segmentor', segmentorThreshold: 0.7, discriminatorThreshold: 0.5 },
+      qc: { policy: 'segmentor', detectionThreshold: 0.7, realismThreshold: 0.5 },
+      loss: DEFAULT_LOSS,
       cutmix: true,
       tumorType: 'random',
     }),
@@ -176,12 +211,29 @@ export type OptimizerConfig = z.output<typeof optimizerSchema>;
 export type RunConfig = ParsedRunConfig & { optimizer: OptimizerConfig };
 export type DatasetConfig = z.output<typeof datasetSchema>;
 export type QcConfig = z.output<typeof qcSchema>;
+export type LossConfig = z.output<typeof lossSchema>;
 
 /** Reference optimiser settings per kind (notes §3 and §5). */
 export function defaultOptimizer(kind: RunConfig['kind']): OptimizerConfig {
   return kind === 'synthesis'
-    ? { lr: 1e-4, weightDecay: 0, beta1: 0, beta2: 0.999, amsgrad: false, warmupSteps: 0 }
-    : { lr: 3e-4, weightDecay: 0.01, beta1: 0.9, beta2: 0.999, amsgrad: true, warmupSteps: 0 };
+    ? {
+        lr: 1e-4,
+        weightDecay: 0,
+        beta1: 0,
+        beta2: 0.999,
+        amsgrad: false,
+        warmupSteps: 0,
+        schedule: 'constant',
+      }
+    : {
+        lr: 3e-4,
+        weightDecay: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        amsgrad: true,
+        warmupSteps: 0,
+        schedule: 'cosine',
+      };
 }
 
 /** Validates a config object; errors list every problem as `path: message` in one line. */

@@ -33,6 +33,48 @@ describe('losses', () => {
     expect(uniform.dice.dataSync()[0]).toBeCloseTo((d(2) + d(3)) / 2, 5);
   });
 
+  it('DiceCE: batch Dice pools crops, class weights give torch weighted-mean CE', () => {
+    // Crop 0 has tumor, crop 1 has none: per-sample tumor Dice of crop 1 is ~0 loss (smooth/smooth)
+    // whatever it predicts, the batch Dice counts its false tumor probability.
+    const y = oneHotLabels([0, 1, 2, 2, 0, 1, 1, 0], [2, 1, 2, 2], 3);
+    const p = tf.tensor5d(
+      [
+        0.8, 0.1, 0.1, 0.1, 0.8, 0.1, 0.1, 0.2, 0.7, 0.2, 0.2, 0.6, 0.2, 0.2, 0.6, 0.3, 0.4, 0.3, 0.3, 0.4,
+        0.3, 0.5, 0.2, 0.3,
+      ],
+      [2, 1, 2, 2, 3],
+    );
+    const data = p.dataSync();
+    const t = y.dataSync();
+    const batchDice = (c: number) => {
+      let inter = 0;
+      let den = 0;
+      for (let v = 0; v < 8; v++) {
+        inter += data[3 * v + c] * t[3 * v + c];
+        den += data[3 * v + c] + t[3 * v + c];
+      }
+      return 1 - (2 * inter + 1e-5) / (den + 1e-5);
+    };
+    const w = [1, 1, 5];
+    let num = 0;
+    let den = 0;
+    for (let v = 0; v < 8; v++) {
+      const c = [0, 1, 2].find((k) => t[3 * v + k] === 1) as number;
+      num += w[c] * -Math.log(data[3 * v + c] + 1e-7);
+      den += w[c];
+    }
+    const r = diceCELoss(p, y, { dice: 'batch', classWeights: w });
+    expect(r.dice.dataSync()[0]).toBeCloseTo((batchDice(1) + batchDice(2)) / 2, 5);
+    expect(r.ce.dataSync()[0]).toBeCloseTo(num / den, 5);
+    const logits = tf.randomNormal([2, 1, 2, 2, 3], 0, 1, 'float32', 9);
+    const g = gradCheck(
+      (l) => diceCELoss(tf.softmax(l) as tf.Tensor5D, y, { dice: 'batch', classWeights: w }).total,
+      [logits],
+      { samples: 10 },
+    );
+    expect(g.maxRelError).toBeLessThan(TOL);
+  });
+
   it('DiceCE gradient matches finite differences (through the softmax)', () => {
     const y = oneHotLabels([0, 1, 2, 1, 1, 0, 2, 2], [1, 2, 2, 2], 3);
     const logits = tf.randomNormal([1, 2, 2, 2, 3], 0, 1, 'float32', 3);

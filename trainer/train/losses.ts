@@ -32,21 +32,52 @@ export interface DiceCEParts {
   ce: tf.Scalar;
 }
 
+export interface DiceCEOptions {
+  /**
+   * `sample`: Dice per crop and class, averaged (MONAI's default); `batch`: one Dice per class over
+   * the whole batch, so a tumor that is in one crop of the batch is not averaged away by the others.
+   */
+  dice?: 'sample' | 'batch';
+  /** Cross-entropy weight per class (torch's weighted mean: sum w_y * -log p_y / sum w_y); default all 1. */
+  classWeights?: readonly number[];
+}
+
 /**
  * MONAI DiceCELoss(include_background=False, to_onehot_y=True, softmax=True) on probabilities:
- * Dice per sample and foreground class (smooth 1e-5 in numerator and denominator), averaged,
- * plus the voxel cross-entropy over all classes (MONAI's CE ignores include_background).
+ * Dice per foreground class (smooth 1e-5 in numerator and denominator) per sample or over the
+ * batch, averaged, plus the voxel cross-entropy over all classes (MONAI's CE ignores
+ * include_background), optionally class-weighted.
  */
-export function diceCELoss(probs: tf.Tensor5D, target: tf.Tensor5D): DiceCEParts {
+export function diceCELoss(
+  probs: tf.Tensor5D,
+  target: tf.Tensor5D,
+  options: DiceCEOptions = {},
+): DiceCEParts {
   return tf.tidy(() => {
     const classes = probs.shape[4];
-    // Per sample and class ([n, classes]); the background column is dropped at rank 2, because
-    // slicing rank-5 tensors differentiates through Pad, which tfjs-webgpu cannot compile at rank 5.
-    const inter = tf.sum(tf.mul(probs, target), [1, 2, 3]);
-    const denom = tf.add(tf.sum(probs, [1, 2, 3]), tf.sum(target, [1, 2, 3]));
+    // [n, classes] per sample, or [1, classes] over the batch; the background column is dropped at
+    // rank 2, because slicing rank-5 tensors differentiates through Pad, which tfjs-webgpu cannot
+    // compile at rank 5.
+    const batch = options.dice === 'batch';
+    const axes = batch ? [0, 1, 2, 3] : [1, 2, 3];
+    const shape2 = (t: tf.Tensor) => (batch ? tf.reshape(t, [1, classes]) : t);
+    const inter = shape2(tf.sum(tf.mul(probs, target), axes));
+    const denom = shape2(tf.add(tf.sum(probs, axes), tf.sum(target, axes)));
     const perClass = tf.sub(1, tf.div(tf.add(tf.mul(inter, 2), DICE_SMOOTH), tf.add(denom, DICE_SMOOTH)));
     const dice = tf.mean(tf.slice(perClass, [0, 1], [-1, classes - 1])) as tf.Scalar;
-    const ce = tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(tf.add(probs, LOG_EPS))), -1))) as tf.Scalar;
+    const logp = tf.mul(target, tf.log(tf.add(probs, LOG_EPS)));
+    let ce: tf.Scalar;
+    const w = options.classWeights;
+    if (w?.some((x) => x !== 1)) {
+      if (w.length !== classes)
+        throw new Error(`classWeights has ${w.length} entries for ${classes} classes`);
+      const weights = tf.tensor5d(Float32Array.from(w), [1, 1, 1, 1, classes]);
+      const voxelWeight = tf.sum(tf.mul(target, weights), -1);
+      const weighted = tf.sum(tf.mul(logp, weights), -1);
+      ce = tf.neg(tf.div(tf.sum(weighted), tf.add(tf.sum(voxelWeight), 1e-8))) as tf.Scalar;
+    } else {
+      ce = tf.neg(tf.mean(tf.sum(logp, -1))) as tf.Scalar;
+    }
     return { total: tf.add(dice, ce) as tf.Scalar, dice, ce };
   });
 }

@@ -120,3 +120,20 @@ export function warmupCosineLr(step: number, s: WarmupCosine): number {
   const t = Math.min(1, (step - s.warmupSteps) / span);
   return min + (s.baseLr - min) * 0.5 * (1 + Math.cos(Math.PI * t));
 }
+
+export type Schedule = 'cosine' | 'linear' | 'constant';
+
+/**
+ * The learning rate of `step` (0-based) in a run of `totalSteps`: linear warmup from 0, then cosine
+ * to 0 (the reference), linear to 0, or constant.
+ */
+export function scheduledLr(
+  step: number,
+  s: { baseLr: number; warmupSteps: number; totalSteps: number; schedule: Schedule },
+): number {
+  if (s.warmupSteps > 0 && step < s.warmupSteps) return (s.baseLr * step) / s.warmupSteps;
+  if (s.schedule === 'constant') return s.baseLr;
+  if (s.schedule === 'cosine') return warmupCosineLr(step, s);
+  const span = Math.max(1, s.totalSteps - s.warmupSteps);
+  return s.baseLr * Math.max(0, 1 - (step - s.warmupSteps) / span);
+}

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { input, type LayersModel, layers, model } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { acceptSynthetic, REFERENCE_QUALITY_RULE } from '../../shared/inference/quality.ts';
 import { Rng } from '../../shared/random.ts';
 import { planSynthesis } from '../../shared/synthesis/index.ts';
 import type { Dims3 } from '../../shared/volume/volume.ts';
 import { selectBackend } from '../backend.ts';
 import { cropStart, extractPatch, sampleCenter } from '../data/patches.ts';
 import { phantomCase } from '../data/phantom-cases.ts';
-import { qcAccept, REFERENCE_QC, scoreSynthetic } from './quality.ts';
+import { cropQualitySignals } from './quality.ts';
 import { batchShape, composeDarken, labelMask } from './synthesis-ops.ts';
 
 /**
@@ -39,24 +40,24 @@ beforeAll(async () => {
     c.image,
     c.label,
     c.dims,
-    cropStart(sampleCenter(c.label, c.dims, 1, rng), c.dims, DIMS),
+    cropStart(sampleCenter(c.image, c.label, c.dims, { tumor: 0, organ: 1, body: 0 }, rng), c.dims, DIMS),
     DIMS,
   );
   image = p.image;
   plan = planSynthesis(
-    { image: p.image, label: p.label, dims: DIMS },
-    { type: 'small', count: 1, organ: 'liver' },
+    { image: p.image, label: p.label, dims: DIMS, spacing: [12, 12, 12] },
+    { type: 'large', count: 1, organ: 'liver' },
     rng,
   );
 });
 
-async function signalsFor(difference: number, models: Parameters<typeof scoreSynthetic>[2]) {
+async function signalsFor(difference: number, models: Parameters<typeof cropQualitySignals>[2]) {
   const shape = batchShape(1, DIMS);
   const x = tf.tensor5d(image, shape);
   const w = tf.tensor5d(plan.weight, shape);
   const xs = composeDarken(x, w, tf.scalar(difference));
   const fake = labelMask(plan.label, shape, 3);
-  const [s] = await scoreSynthetic(xs, fake, models);
+  const [s] = await cropQualitySignals(xs, fake, models);
   tf.dispose([x, w, xs, fake]);
   return s;
 }
@@ -68,26 +69,28 @@ describe('quality control of synthetic tumors', () => {
     const visible = await signalsFor(0.9, { segmentor });
     const invisible = await signalsFor(0.02, { segmentor });
     expect(visible.detection).toBeGreaterThan(0.7);
-    expect(qcAccept(visible, REFERENCE_QC)).toBe(true);
+    expect(acceptSynthetic(visible, REFERENCE_QUALITY_RULE)).toBe(true);
     expect(invisible.detection).toBeLessThan(0.1);
-    expect(qcAccept(invisible, REFERENCE_QC)).toBe(false);
+    expect(acceptSynthetic(invisible, REFERENCE_QUALITY_RULE)).toBe(false);
   });
 
   it('the discriminator rule uses the mean p(real tumor) over synthetic voxels', async () => {
     const discriminator = darkVoxelDetector(1, 0.45);
-    const policy = { ...REFERENCE_QC, policy: 'discriminator' as const };
+    const policy = { ...REFERENCE_QUALITY_RULE, policy: 'discriminator' as const };
     const realistic = await signalsFor(0.9, { discriminator });
     const faint = await signalsFor(0.02, { discriminator });
     expect(realistic.realism).toBeGreaterThan(0.5);
-    expect(qcAccept(realistic, policy)).toBe(true);
-    expect(qcAccept(faint, policy)).toBe(false);
+    expect(acceptSynthetic(realistic, policy)).toBe(true);
+    expect(acceptSynthetic(faint, policy)).toBe(false);
     expect(realistic.detection).toBeNull();
   });
 
   it('combines the signals per policy and always rejects an empty synthetic mask', () => {
-    const s = { fakeVoxels: 10, detection: 0.8, realism: 0.2 };
-    expect(qcAccept(s, { ...REFERENCE_QC, policy: 'both' })).toBe(false);
-    expect(qcAccept(s, { ...REFERENCE_QC, policy: 'either' })).toBe(true);
-    expect(qcAccept({ ...s, fakeVoxels: 0 }, { ...REFERENCE_QC, policy: 'none' })).toBe(false);
+    const s = { syntheticVoxels: 10, detection: 0.8, realism: 0.2 };
+    expect(acceptSynthetic(s, { ...REFERENCE_QUALITY_RULE, policy: 'both' })).toBe(false);
+    expect(acceptSynthetic(s, { ...REFERENCE_QUALITY_RULE, policy: 'either' })).toBe(true);
+    expect(acceptSynthetic({ ...s, syntheticVoxels: 0 }, { ...REFERENCE_QUALITY_RULE, policy: 'none' })).toBe(
+      false,
+    );
   });
 });

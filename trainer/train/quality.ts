@@ -1,54 +1,14 @@
 /**
- * Quality control of synthetic tumors (notes §4, §10.7). Two signals per crop:
- * - segmentor detection: the fraction of synthetic voxels the frozen segmentor labels as tumor
- *   (argmax in a tumor class); the reference accepts when it is > 0.7;
- * - discriminator realism: the discriminator's mean p(real tumor) over the synthetic voxels.
- * The acceptance policy combines them; an empty synthetic mask is always rejected.
+ * The signals of quality control (notes §4, §10.7) on a batch of synthetic crops, as tfjs tensors:
+ * - detection: the fraction of synthetic voxels the frozen segmentor labels as tumor (argmax in a
+ *   tumor class);
+ * - realism: the discriminator's mean p(real tumor) over the synthetic voxels.
+ * Whether a crop is kept is decided by the one accept rule, shared/inference/quality.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { QualitySignals } from '../../shared/inference/quality.ts';
 import { channelSum, D_REAL } from './losses.ts';
-
-export type QcPolicy = 'segmentor' | 'discriminator' | 'both' | 'either' | 'none';
-
-export interface QcOptions {
-  policy: QcPolicy;
-  segmentorThreshold: number;
-  discriminatorThreshold: number;
-}
-
-export const REFERENCE_QC: QcOptions = {
-  policy: 'segmentor',
-  segmentorThreshold: 0.7,
-  discriminatorThreshold: 0.5,
-};
-
-export interface QcSignals {
-  /** Synthetic voxels in the crop. */
-  fakeVoxels: number;
-  /** Fraction detected by the segmentor, or null without a segmentor. */
-  detection: number | null;
-  /** Discriminator mean p(real) over synthetic voxels, or null without a discriminator. */
-  realism: number | null;
-}
-
-export function qcAccept(s: QcSignals, o: QcOptions): boolean {
-  if (s.fakeVoxels === 0) return false;
-  const seg = s.detection !== null && s.detection > o.segmentorThreshold;
-  const disc = s.realism !== null && s.realism > o.discriminatorThreshold;
-  switch (o.policy) {
-    case 'none':
-      return true;
-    case 'segmentor':
-      return seg;
-    case 'discriminator':
-      return disc;
-    case 'both':
-      return seg && disc;
-    case 'either':
-      return seg || disc;
-  }
-}
 
 /** Tumor classes of a segmentor by its class count: 3 -> [2]; the 7-class abdomen scheme -> [2, 4, 6]. */
 export function tumorChannels(classes: number): number[] {
@@ -56,14 +16,14 @@ export function tumorChannels(classes: number): number[] {
 }
 
 /**
- * Scores synthetic crops: `images` [b, d, h, w, 1] after synthesis, `fakeMask` [b, d, h, w, 1] in {0, 1}.
- * Returns one QcSignals per crop.
+ * Signals per crop: `images` [b, d, h, w, 1] after synthesis, `fakeMask` [b, d, h, w, 1] in {0, 1}.
+ * A signal whose model is not given is null.
  */
-export async function scoreSynthetic(
+export async function cropQualitySignals(
   images: tf.Tensor5D,
   fakeMask: tf.Tensor5D,
   models: { segmentor?: LayersModel | null; discriminator?: LayersModel | null },
-): Promise<QcSignals[]> {
+): Promise<QualitySignals[]> {
   const perCrop = (t: tf.Tensor) => tf.sum(t, [1, 2, 3, 4]);
   const fake = tf.tidy(() => perCrop(fakeMask));
   const segmentor = models.segmentor;
@@ -89,7 +49,7 @@ export async function scoreSynthetic(
   const r = real ? ((await real.data()) as Float32Array) : null;
   tf.dispose([fake, detected, real].filter((t): t is tf.Tensor => t !== null));
   return Array.from(f, (count, b) => ({
-    fakeVoxels: count,
+    syntheticVoxels: count,
     detection: d ? d[b] / (count + 1e-6) : null,
     realism: r ? r[b] / (count + 1e-6) : null,
   }));

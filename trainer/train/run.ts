@@ -148,6 +148,12 @@ export async function runTraining(o: RunOptions): Promise<RunSummary> {
     for (const [k, opt] of Object.entries(t.optimizers)) opt.setState(ckpt.optimizers[k]);
     start = ckpt.step;
     resumedFrom = start;
+    const before = (ckpt.config as RunConfig).steps;
+    if (before !== o.config.steps && o.config.optimizer.schedule !== 'constant') {
+      log(
+        `warning: the run had ${before} steps and now has ${o.config.steps}: its ${o.config.optimizer.schedule} learning-rate schedule is stretched from step ${start} on (fix a run's steps when it starts)`,
+      );
+    }
     best = typeof ckpt.extra.best === 'number' ? ckpt.extra.best : null;
     metrics.truncateAfter(start);
     log(`resuming from step ${start}`);

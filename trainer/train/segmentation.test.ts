@@ -43,7 +43,8 @@ function config(over: Partial<RunConfigInput> = {}) {
     data: {
       datasets: [{ name: 'phantom', format: 'msd', path: '-', organ: 'liver' }],
       workers: 0,
-      positiveFraction: 1,
+      spacing: [12, 12, 12],
+      crops: { tumor: 1, organ: 1, body: 0 },
     },
     model: { baseChannels: 4, depth: 2, norm: 'instance' },
     optimizer: { lr: 1e-2, warmupSteps: 2 },
@@ -139,7 +140,7 @@ describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
       config({
         steps: 2,
         checkpointEvery: 2,
-        segmentation: { mode: 'freetumor', qcSegmentorRun: '-', synthesisRun: '-', qc, tumorType: 'small' },
+        segmentation: { mode: 'freetumor', qcSegmentorRun: '-', synthesisRun: '-', qc, tumorType: 'large' },
       });
 
     // Policy 'none' accepts every synthetic tumor that landed in the organ (handcrafted difference).
@@ -183,8 +184,11 @@ describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
     trainer.dispose();
     const v = new MetricsLog(runPaths(run).metrics).read().find((r) => r.validation);
     expect(v?.val_cases).toBe(1);
-    expect(v?.val_tumor_dice).toBeGreaterThanOrEqual(0);
-    expect(summary.best).toBe(v?.val_tumor_dice);
+    expect(v?.val_cases_with_tumor).toBe(1);
+    expect(v?.val_true_lesions).toBe(1);
+    const tumorDice = v?.val_tumor_dice_cases_with_tumor as number;
+    expect(tumorDice).toBeGreaterThanOrEqual(0);
+    expect(summary.best).toBeCloseTo(tumorDice + 0.01 * (v?.val_organ_dice as number), 10);
     expect(await loadCheckpoint(runPaths(run).best)).not.toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Segmentation training (notes §5): a 3-class U-Net (background, organ, tumor) with DiceCE,
- * AdamW + warmup-cosine, in two modes:
+ * Segmentation training (notes §5): a 3-class U-Net (background, organ, tumor) with DiceCE (Dice
+ * per crop or over the batch, tumor-weighted CE), AdamW with a warmup and a schedule, in two modes:
  * - `baseline`: real tumors only (labeled cases);
  * - `freetumor`: every crop with organ and no real tumor gets an online synthetic tumor (generator
  *   of a synthesis run, or a handcrafted difference), kept only if quality control accepts it
@@ -9,20 +9,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { slidingWindow } from '../../shared/inference/sliding-window.ts';
+import { acceptSynthetic, policyNeeds } from '../../shared/inference/quality.ts';
 import { ORGANS } from '../../shared/labels/labelmap.ts';
-import { dice } from '../../shared/metrics/dice.ts';
-import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
+import { voxelCount } from '../../shared/volume/volume.ts';
 import type { Batch, BatchSpec } from '../data/batches.ts';
 import type { TrainingCase } from '../data/case.ts';
 import { cutmixSlabs } from '../data/patches.ts';
 import { STREAM, stepRng, streamSeed } from '../data/seeds.ts';
 import { buildUNet, segmentorConfig, sizeMultiple, type UNetConfig } from '../models/unet.ts';
-import { createTfjsRunner } from '../runners/tfjs.ts';
 import type { RunConfig } from './config.ts';
 import { diceCELoss, oneHotLabels } from './losses.ts';
-import { AdamW, warmupCosineLr } from './optim.ts';
-import { qcAccept, scoreSynthetic } from './quality.ts';
+import { AdamW, scheduledLr } from './optim.ts';
+import { cropQualitySignals } from './quality.ts';
 import type { Trainer } from './run.ts';
 import {
   batchShape,
@@ -31,8 +29,10 @@ import {
   organSelector,
   synthesizeWithGenerator,
 } from './synthesis-ops.ts';
+import { evaluateSegmentor, selectionValue, validationRecord } from './validation.ts';
 
 export const SEGMENTATION_CLASSES = 3;
+const ORGAN = 1;
 const TUMOR = 2;
 const SYNTHETIC = 3;
 
@@ -68,7 +68,8 @@ export function segmentationBatchSpec(config: RunConfig): BatchSpec {
     patchSize: config.patchSize,
     casesPerStep: config.casesPerStep,
     cropsPerCase: config.cropsPerCase,
-    positiveFraction: config.data.positiveFraction,
+    crops: config.data.crops,
+    spacing: config.data.spacing,
     augment: config.data.augment,
     synthesis: freetumor ? 'eligible' : 'none',
     plansPerCrop: freetumor ? 1 : 0,
@@ -89,8 +90,14 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     amsgrad: opt.amsgrad,
   });
   const qc = config.segmentation.qc;
-  const useSegmentorQc = qc.policy === 'segmentor' || qc.policy === 'both' || qc.policy === 'either';
-  const useDiscriminatorQc = qc.policy === 'discriminator' || qc.policy === 'both' || qc.policy === 'either';
+  const needs = policyNeeds(qc.policy);
+  // `either` uses whichever models are given; `none` computes no signal.
+  const useSegmentorQc = needs.segmentor || qc.policy === 'either';
+  const useDiscriminatorQc = needs.discriminator || qc.policy === 'either';
+  const lossOptions = {
+    dice: config.segmentation.loss.dice,
+    classWeights: [1, 1, config.segmentation.loss.tumorWeight],
+  };
 
   /** Online synthesis + quality control on the eligible crops; edits images/labels in place. */
   async function synthesize(
@@ -107,15 +114,16 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     let synthetic: tf.Tensor5D;
     if (deps.generator) {
       const selector = organSelector(batch.organIndex, deps.generator.outputs[0].shape[4] as number);
-      synthetic = synthesizeWithGenerator(deps.generator, x, weight, selector, false);
-      selector.dispose();
+      const organ = labelMask(labels, shape, ORGAN);
+      synthetic = synthesizeWithGenerator(deps.generator, x, weight, selector, organ, false);
+      tf.dispose([selector, organ]);
     } else {
       const d = tf.tensor5d(plan.difference, [batch.size, 1, 1, 1, 1]);
       synthetic = composeDarken(x, weight, d);
       d.dispose();
     }
     const fake = labelMask(plan.label, shape, SYNTHETIC);
-    const signals = await scoreSynthetic(synthetic, fake, {
+    const signals = await cropQualitySignals(synthetic, fake, {
       segmentor: useSegmentorQc ? deps.qcSegmentor : null,
       discriminator: useDiscriminatorQc ? deps.discriminator : null,
     });
@@ -126,7 +134,7 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     for (let b = 0; b < batch.size; b++) {
       if (!plan.has[b]) continue;
       count++;
-      if (!qcAccept(signals[b], qc)) continue;
+      if (!acceptSynthetic(signals[b], qc)) continue;
       accepted++;
       images.set(synthData.subarray(b * n, (b + 1) * n), b * n);
       for (let i = b * n; i < (b + 1) * n; i++)
@@ -152,13 +160,18 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
       ));
     }
     const shape = batchShape(batch.size, batch.dims);
-    const lr = warmupCosineLr(s, { baseLr: opt.lr, warmupSteps: opt.warmupSteps, totalSteps: config.steps });
+    const lr = scheduledLr(s, {
+      baseLr: opt.lr,
+      warmupSteps: opt.warmupSteps,
+      totalSteps: config.steps,
+      schedule: opt.schedule,
+    });
     const x = tf.tensor5d(images, shape);
     const y = oneHotLabels(labels, [shape[0], shape[1], shape[2], shape[3]], SEGMENTATION_CLASSES);
     let diceTerm: tf.Scalar | null = null;
     let ceTerm: tf.Scalar | null = null;
     const { value, grads } = tf.variableGrads(() => {
-      const parts = diceCELoss(model.apply(x, { training: true }) as tf.Tensor5D, y);
+      const parts = diceCELoss(model.apply(x, { training: true }) as tf.Tensor5D, y, lossOptions);
       diceTerm = tf.keep(parts.dice);
       ceTerm = tf.keep(parts.ce);
       return parts.total;
@@ -188,25 +201,12 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
   }
 
   async function validate(): Promise<{ metrics: Record<string, number>; select: number }> {
-    const cases = deps.validation ?? [];
-    const runner = createTfjsRunner(model);
-    const scores: number[] = [];
-    const withTumor: number[] = [];
-    for (const c of cases) {
-      const pred = await predictCase(runner, c.image, c.dims, config.patchSize, sizeMultiple(modelConfig));
-      const truth = Uint8Array.from(c.label, (v) => (v === TUMOR ? 1 : 0));
-      const found = Uint8Array.from(pred, (v) => (v === TUMOR ? 1 : 0));
-      const score = dice(found, truth);
-      scores.push(score);
-      if (truth.some((v) => v)) withTumor.push(score);
-    }
-    const mean = (a: number[]) => (a.length ? a.reduce((p, q) => p + q, 0) / a.length : 0);
-    const metrics = {
-      val_tumor_dice: mean(scores),
-      val_tumor_dice_cases_with_tumor: mean(withTumor),
-      val_cases: cases.length,
-    };
-    return { metrics, select: metrics.val_tumor_dice };
+    const r = await evaluateSegmentor(model, deps.validation ?? [], {
+      patchSize: config.patchSize,
+      divisor: sizeMultiple(modelConfig),
+      spacing: config.data.spacing,
+    });
+    return { metrics: validationRecord(r.averages), select: selectionValue(r.averages) };
   }
 
   return {
@@ -221,29 +221,4 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
       model.dispose();
     },
   };
-}
-
-/** Sliding-window prediction (gaussian blending, overlap 0.5) and argmax: labels per voxel. */
-export async function predictCase(
-  runner: ReturnType<typeof createTfjsRunner>,
-  image: Float32Array,
-  dims: Dims3,
-  patchSize: Dims3,
-  divisor: number,
-): Promise<Uint8Array> {
-  const r = await slidingWindow(image, dims, runner, {
-    patchSize,
-    overlap: 0.5,
-    blending: 'gaussian',
-    divisor,
-    inputName: 'image',
-  });
-  const n = voxelCount(r.dims);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < r.channels; c++) if (r.data[c * n + i] > r.data[best * n + i]) best = c;
-    out[i] = best;
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 /**
  * The differentiable intensity path of the method (notes §2.4, §10.2, §10.5):
- *   Dmap = blur7(tanh(G(x))[organ channel]),   x' = clip(x - weight * Dmap, 0, 1)
+ *   Dmap = blur7(tanh(G(x))[organ channel] * organ),   x' = clip(x - weight * Dmap, 0, 1)
  * with the generator's channel chosen per crop (one channel per organ). `weight` is the plan's
  * blurred mask x texture (zero outside the organ), so only organ voxels change.
  */
@@ -28,9 +28,19 @@ export function organSelector(organIndex: Int32Array, organs: number): tf.Tensor
   );
 }
 
-/** The difference map from the generator's output (already tanh), for each crop's organ. */
-export function differenceMap(generatorOut: tf.Tensor5D, selector: tf.Tensor5D): tf.Tensor5D {
-  return tf.tidy(() => blur7(tf.sum(tf.mul(generatorOut, selector), -1, true) as tf.Tensor5D));
+/**
+ * The difference map from the generator's output (already tanh), for each crop's organ, masked to
+ * the organ's voxels before the blur as the reference (and the edge's generator.ts) do, so that
+ * what G says outside the organ does not leak in at the organ's border.
+ */
+export function differenceMap(
+  generatorOut: tf.Tensor5D,
+  selector: tf.Tensor5D,
+  organMask: tf.Tensor5D,
+): tf.Tensor5D {
+  return tf.tidy(() =>
+    blur7(tf.mul(tf.sum(tf.mul(generatorOut, selector), -1, true), organMask) as tf.Tensor5D),
+  );
 }
 
 /** x' = clip(x - weight * difference, 0, 1) ("darken", the abdomen composition). */
@@ -52,11 +62,12 @@ export function synthesizeWithGenerator(
   x: tf.Tensor5D,
   weight: tf.Tensor5D,
   selector: tf.Tensor5D,
+  organMask: tf.Tensor5D,
   training: boolean,
 ): tf.Tensor5D {
   return tf.tidy(() => {
     const g = generator.apply(x, { training }) as tf.Tensor5D;
-    return composeDarken(x, weight, differenceMap(g, selector));
+    return composeDarken(x, weight, differenceMap(g, selector, organMask));
   });
 }
 

@@ -55,10 +55,11 @@ describe('synthesis training (G + D + frozen segmentor, cpu)', () => {
         datasets: [{ name: 'phantom', format: 'msd', path: '-', organ: 'liver' }],
         workers: 0,
         augment: false,
+        spacing: [12, 12, 12],
       },
       model: { baseChannels: 4, depth: 2 },
       optimizer: { lr: 3e-3 },
-      synthesis: { sampleEvery: 4, tumorType: 'small' },
+      synthesis: { sampleEvery: 4, tumorType: 'large' },
     });
     expect(cfg.optimizer.beta1).toBe(0);
     const segmentor = darkSegmentor();

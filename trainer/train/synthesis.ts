@@ -23,8 +23,12 @@ import type { Trainer } from './run.ts';
 import { samplePng } from './samples.ts';
 import { batchShape, labelMask, organSelector, synthesizeWithGenerator } from './synthesis-ops.ts';
 
+const ORGAN = 1;
 const REAL = 2;
 const SYNTHETIC = 3;
+
+/** Where synthesis-training crops are centred (a case without tumor gives its tumor share to the organ). */
+export const SYNTHESIS_CROPS = { tumor: 0.5, organ: 0.5, body: 0 };
 
 export interface SynthesisDeps {
   /** The frozen segmentor (from a segmentation run): never updated, gradients flow through it into G. */
@@ -51,8 +55,10 @@ export function synthesisBatchSpec(config: RunConfig): BatchSpec {
     patchSize: config.patchSize,
     casesPerStep: config.casesPerStep,
     cropsPerCase: config.cropsPerCase,
-    // RandCropByPosNegLabel pos 1, neg 0: always centred on a labeled voxel.
-    positiveFraction: 1,
+    // The reference: pos 1, neg 0 (always centred on a labeled voxel); here half on a real tumor,
+    // so that the discriminator's real-tumor term sees real tumors, and half on the organ.
+    crops: SYNTHESIS_CROPS,
+    spacing: config.data.spacing,
     augment: config.data.augment,
     synthesis: 'organ',
     plansPerCrop: 2,
@@ -81,6 +87,7 @@ export function createSynthesisTrainer(config: RunConfig, deps: SynthesisDeps): 
     const [planA, planB] = batch.plans;
     const x = tf.tensor5d(batch.images, shape);
     const selector = organSelector(batch.organIndex, ORGANS.length);
+    const organ = labelMask(batch.labels, shape, ORGAN);
 
     // G step.
     const wA = tf.tensor5d(planA.weight, shape);
@@ -89,7 +96,7 @@ export function createSynthesisTrainer(config: RunConfig, deps: SynthesisDeps): 
     let seg: tf.Scalar | null = null;
     let sampleImage: tf.Tensor | null = null;
     const g = tf.variableGrads(() => {
-      const xs = synthesizeWithGenerator(generator, x, wA, selector, true);
+      const xs = synthesizeWithGenerator(generator, x, wA, selector, organ, true);
       const parts = generatorLoss(
         discriminator.apply(xs, { training: true }) as tf.Tensor5D,
         segmentor.apply(xs, { training: false }) as tf.Tensor5D,
@@ -109,7 +116,7 @@ export function createSynthesisTrainer(config: RunConfig, deps: SynthesisDeps): 
     const wB = tf.tensor5d(planB.weight, shape);
     const fakeB = labelMask(planB.label, shape, SYNTHETIC);
     const realB = labelMask(planB.label, shape, REAL);
-    const xsB = tf.tidy(() => synthesizeWithGenerator(generator, x, wB, selector, false));
+    const xsB = tf.tidy(() => synthesizeWithGenerator(generator, x, wB, selector, organ, false));
     const d = tf.variableGrads(() => {
       const parts = discriminatorLoss(
         discriminator.apply(xsB, { training: true }) as tf.Tensor5D,
@@ -126,6 +133,7 @@ export function createSynthesisTrainer(config: RunConfig, deps: SynthesisDeps): 
     tf.dispose([
       x,
       selector,
+      organ,
       wA,
       fakeA,
       wB,
