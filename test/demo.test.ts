@@ -82,18 +82,35 @@ describe('freetumor demo --quick', () => {
     );
   });
 
-  it('trains the three runs with finite losses, steps sized by the measured step time', () => {
+  it('trains the three runs for their fixed step counts with finite losses; validation picks checkpoints', () => {
     expect(result.runs.map((r) => r.name)).toEqual(['baseline', 'synthesis', 'freetumor']);
     for (const r of result.runs) {
-      expect(r.steps).toBeGreaterThanOrEqual(result.plan.budgets[r.name].minSteps);
+      expect(r.stoppedEarly).toBe(false);
+      expect(r.steps).toBe(result.plan.steps[r.name]);
       expect(r.secondsPerStep).toBeGreaterThan(0);
       const loss = r.last.loss ?? r.last.g_loss;
       expect(Number.isFinite(loss)).toBe(true);
-      const lines = readFileSync(join(out, 'runs', r.name, 'metrics.jsonl'), 'utf8')
+      const rows = readFileSync(join(out, 'runs', r.name, 'metrics.jsonl'), 'utf8')
         .trim()
-        .split('\n');
-      expect(lines).toHaveLength(r.steps);
+        .split('\n')
+        .map((l) => JSON.parse(l) as { validation?: boolean });
+      expect(rows.filter((x) => !x.validation)).toHaveLength(r.steps);
+      const validations = rows.filter((x) => x.validation).length;
+      expect(validations).toBe(r.name === 'synthesis' ? 0 : r.steps / result.plan.validateEvery);
     }
+    // The frozen baseline was checked on real tumors before it judged synthetic ones.
+    expect(result.qcSegmentorCheck?.averages.trueLesions).toBeGreaterThan(0);
+  });
+
+  it('measures synthesis on the held-out cases: discriminator AUC, HU contrast, QC acceptance', () => {
+    const m = result.synthesis;
+    expect(m).not.toBeNull();
+    expect(m?.discriminatorAuc).toBeGreaterThanOrEqual(0);
+    expect(m?.discriminatorAuc).toBeLessThanOrEqual(1);
+    expect(m?.contrastHu.real.n).toBeGreaterThan(0);
+    expect(m?.contrastHu.generator.n).toBeGreaterThan(0);
+    expect(Number.isFinite(m?.contrastHu.handcrafted.median)).toBe(true);
+    expect(m?.qcAcceptance).toBeGreaterThanOrEqual(0);
   });
 
   it('exports int8 models and publishes segmentor, generator and discriminator to the local R2 state', () => {
@@ -149,6 +166,10 @@ describe('freetumor demo --quick', () => {
       }
       expect(s.trueLesions).toBeGreaterThan(0);
     }
+    // One row per true lesion, with both models' answers; and the verdict line leads the report.
+    expect(result.lesions).toHaveLength(result.comparison[0].trueLesions);
+    for (const l of result.lesions) expect(Object.keys(l.found)).toHaveLength(2);
+    expect(result.verdict).toMatch(/^FreeTumor segmentor on \d+ held-out cases: organ Dice/);
   });
 
   it('writes a self-contained report.html, report.md, plots and pictures', () => {
@@ -160,6 +181,8 @@ describe('freetumor demo --quick', () => {
     expect(html).toContain('<polyline');
     expect(html).not.toMatch(/>NaN<|>undefined</);
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md.split('\n')[2]).toMatch(/^\*\*Verdict:\*\* /);
+    expect(md).toContain('side-by-side-');
     for (const f of [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]))
       expect(existsSync(join(dir, f))).toBe(true);
     expect(md).toContain('| baseline (real tumors only) |');

@@ -16,7 +16,8 @@ export interface CaseAverages {
   tumorDiceAllCases: number | null;
   /** Mean tumor Dice over the cases whose reference has a tumor; null when none has. */
   tumorDiceCasesWithTumor: number | null;
-  /** Mean tumor NSD over the cases with a tumor; null when none has. */
+  /** Mean tumor NSD over every case, and over the cases with a tumor; null without such cases. */
+  tumorNsdAllCases: number | null;
   tumorNsdCasesWithTumor: number | null;
   /** Mean organ (organ + tumor) Dice and NSD over every case; null without cases. */
   organDice: number | null;
@@ -45,6 +46,7 @@ export function averageCases(evals: readonly CaseEvaluation[]): CaseAverages {
     casesWithTumor: withTumor.length,
     tumorDiceAllCases: mean(evals.map((e) => e.tumor.dice)),
     tumorDiceCasesWithTumor: mean(withTumor.map((e) => e.tumor.dice)),
+    tumorNsdAllCases: mean(evals.map((e) => e.tumor.nsd)),
     tumorNsdCasesWithTumor: mean(withTumor.map((e) => e.tumor.nsd)),
     organDice: mean(evals.map((e) => e.organ.dice)),
     organNsd: mean(evals.map((e) => e.organ.nsd)),

@@ -13,7 +13,7 @@ import type { CaseEntry } from './store.ts';
 
 export interface PhantomCaseOptions {
   seed: number;
-  size: Dims3;
+  size: Dims3 | 'default';
   /** mm; coarse spacings put the whole abdomen in a small grid. */
   spacing?: number;
   organ?: OrganName;

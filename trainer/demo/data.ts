@@ -32,8 +32,13 @@ export type DatasetInput = Omit<DatasetConfig, 'repeat'> & { repeat?: number };
 export interface DemoData {
   source: 'phantoms' | 'user';
   datasets: DatasetInput[];
-  /** Labeled cases the trainer holds out (user data without imagesTs); 0 for phantoms. */
+  /** Labeled cases the trainer holds out: validation phantoms, or (user data without imagesTs) the evaluation cases. */
   validationCases: number;
+  /**
+   * Whether the held-out labeled cases are a validation set of their own, so the best checkpoint
+   * may be chosen on them; false when they are the evaluation cases (no selection on test data).
+   */
+  selectCheckpoints: boolean;
   heldOut: DemoCase[];
   /** Tumor-free cases with organ labels for the synthesis showcase and /v1/synthesize. */
   healthy: DemoCase[];
@@ -48,8 +53,11 @@ export function caseId(kind: keyof typeof SEED_BASE, i: number): string {
 }
 
 /**
- * Writes the phantom data set under `dir`. The last held-out case has no tumor: it is the healthy
- * patient the showcase and /v1/synthesize put synthetic tumors into.
+ * Writes the phantom data set under `dir`: labeled cases (real tumors), then the validation cases
+ * as the last labeled ones (the trainer holds the last `validationCases` labeled cases out for
+ * checkpoint selection), unlabeled cases (organs only) and held-out cases for the evaluation. The
+ * last held-out case has no tumor: it is the healthy patient the showcase and /v1/synthesize put
+ * synthetic tumors into, and where false positives show.
  */
 export async function writePhantomData(
   dir: string,
@@ -80,7 +88,8 @@ export async function writePhantomData(
     await writeFile(label, writeNifti(ph.label));
     return { id, image, label, labelMap: 'freetumor', hasTumor: ph.tumors.length > 0 } satisfies DemoCase;
   };
-  for (let i = 0; i < p.labeled; i++) await write('labeled', i, p.tumorsPerCase, 'imagesTr', 'labelsTr');
+  for (let i = 0; i < p.labeled + p.validation; i++)
+    await write('labeled', i, p.tumorsPerCase, 'imagesTr', 'labelsTr');
   for (let i = 0; i < p.unlabeled; i++) await write('unlabeled', i, 0, 'imagesUnlabeled', 'labelsUnlabeled');
   const heldOut: DemoCase[] = [];
   for (let i = 0; i < p.heldOut; i++) {
@@ -89,17 +98,18 @@ export async function writePhantomData(
   }
   await writeFile(
     join(dir, 'dataset.json'),
-    `${JSON.stringify(phantomDatasetJson(p.labeled, seed + SEED_BASE.labeled), null, 2)}\n`,
+    `${JSON.stringify(phantomDatasetJson(p.labeled + p.validation, seed + SEED_BASE.labeled), null, 2)}\n`,
   );
   return {
     source: 'phantoms',
     datasets: [{ name: 'phantom', format: 'msd', path: dir, labelMap: 'freetumor', organ, unlabeled: true }],
-    validationCases: 0,
+    validationCases: p.validation,
+    selectCheckpoints: p.validation > 0,
     heldOut,
     healthy: heldOut.filter((c) => !c.hasTumor),
     counts: { labeled: p.labeled, unlabeled: p.unlabeled, heldOut: p.heldOut, real: 0 },
     notes: [
-      `${p.labeled} phantoms with ${p.tumorsPerCase} real ${organ} tumors each, ${p.unlabeled} with organs only, ${p.heldOut} held out, at ${plan.spacing} mm`,
+      `${p.labeled} phantoms with ${p.tumorsPerCase} real ${organ} tumors each for training, ${p.validation} more for checkpoint selection, ${p.unlabeled} with organ labels only, ${p.heldOut} held out (${p.heldOut - 1} with ${p.tumorsPerCase} tumors each, 1 healthy), at ${plan.spacing} mm`,
     ],
   };
 }
@@ -199,6 +209,7 @@ export async function userData(
     source: 'user',
     datasets: [{ name: 'user', format: 'msd', path: dir, labelMap, organ, unlabeled: true }],
     validationCases,
+    selectCheckpoints: false,
     heldOut: held.map((c) => toCase(c, true)),
     // Without unlabeled cases the showcase uses a held-out case (its real tumors stay in place).
     healthy:

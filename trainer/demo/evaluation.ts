@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type OrganName, parseLabelMap, toMergedScheme } from '../../shared/labels/labelmap.ts';
+import { averageCases } from '../../shared/metrics/cases.ts';
 import { type CaseEvaluation, evaluateCase } from '../../shared/metrics/evaluate.ts';
 import { readNifti } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
@@ -18,6 +19,8 @@ export interface ModelScores {
   casesWithTumor: number;
   /** Mean tumor Dice over the cases whose reference has a tumor (the reference's convention). */
   tumorDice: number | null;
+  /** Mean tumor Dice over every case (a false tumor on a tumor-free case scores 0). */
+  tumorDiceAllCases: number | null;
   tumorNsd: number | null;
   organDice: number;
   organNsd: number;
@@ -27,6 +30,16 @@ export interface ModelScores {
   /** Predicted tumor volume on the tumor-free cases (false positives), ml; null without such cases. */
   healthyFalseTumorMl: number | null;
   seconds: number;
+}
+
+/** One true lesion and whether each model found it (the report's per-lesion table). */
+export interface LesionRow {
+  caseId: string;
+  /** Index of the lesion in its case (reference components in scan order). */
+  lesion: number;
+  volumeMl: number;
+  /** Model name -> found (a predicted component overlaps it), and that model's Dice on it. */
+  found: Record<string, { detected: boolean; dice: number }>;
 }
 
 /** The reference of a case in the model's classes: 0 background, 1 organ, 2 tumor. */
@@ -50,36 +63,37 @@ export function summarize(
   evals: Array<{ evaluation: CaseEvaluation }>,
   seconds: number,
 ): ModelScores {
-  const withTumor = evals.filter((e) => e.evaluation.hasTumor);
-  const healthy = evals.filter((e) => !e.evaluation.hasTumor);
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const a = averageCases(evals.map((e) => e.evaluation));
   return {
     model,
-    cases: evals.length,
-    casesWithTumor: withTumor.length,
-    tumorDice: mean(withTumor.map((e) => e.evaluation.tumor.dice)),
-    tumorNsd: mean(withTumor.map((e) => e.evaluation.tumor.nsd)),
-    organDice: mean(evals.map((e) => e.evaluation.organ.dice)) ?? 0,
-    organNsd: mean(evals.map((e) => e.evaluation.organ.nsd)) ?? 0,
-    lesionsDetected: evals.reduce((n, e) => n + e.evaluation.lesions.detected, 0),
-    trueLesions: evals.reduce((n, e) => n + e.evaluation.lesions.trueLesions, 0),
-    falsePositiveLesions: evals.reduce((n, e) => n + e.evaluation.lesions.falsePositives, 0),
-    healthyFalseTumorMl: healthy.length
-      ? healthy.reduce((n, e) => n + e.evaluation.tumor.predictedMl, 0)
-      : null,
+    cases: a.cases,
+    casesWithTumor: a.casesWithTumor,
+    tumorDice: a.tumorDiceCasesWithTumor,
+    tumorDiceAllCases: a.tumorDiceAllCases,
+    tumorNsd: a.tumorNsdCasesWithTumor,
+    organDice: a.organDice ?? 0,
+    organNsd: a.organNsd ?? 0,
+    lesionsDetected: a.lesionsDetected,
+    trueLesions: a.trueLesions,
+    falsePositiveLesions: a.falsePositiveLesions,
+    healthyFalseTumorMl: a.tumorFreeCasesPredictedTumorMl,
     seconds,
   };
 }
 
+export interface ComparedCase {
+  caseId: string;
+  image: Volume;
+  truth: Volume<Uint8Array>;
+  /** Model name -> its mask on the input grid. */
+  predictions: Record<string, Volume>;
+}
+
 export interface LocalComparison {
   scores: ModelScores[];
-  /** The FreeTumor model's mask of the first case with a tumor (for the overlay picture). */
-  example: {
-    caseId: string;
-    image: Volume;
-    truth: Volume<Uint8Array>;
-    predictions: Record<string, Volume>;
-  } | null;
+  lesions: LesionRow[];
+  /** The held-out cases with a tumor (up to 3) with every model's mask, for the side-by-side pictures. */
+  examples: ComparedCase[];
 }
 
 /** Segments every held-out case with each model folder's int8 segmentor and scores it. */
@@ -92,8 +106,14 @@ export async function compareSegmentors(
   const { openLocalModel } = await import('../runners/local-model.ts');
   const { segmentVolume } = await import('../../shared/inference/pipeline.ts');
   const scores: ModelScores[] = [];
-  const exampleCase = cases.find((c) => c.hasTumor) ?? cases[0];
-  let example: LocalComparison['example'] = null;
+  const exampleIds = new Set(
+    cases
+      .filter((c) => c.hasTumor)
+      .slice(0, 3)
+      .map((c) => c.id),
+  );
+  const examples = new Map<string, ComparedCase>();
+  const lesions = new Map<string, LesionRow>();
   const images = new Map<string, Volume>();
   const truths = new Map<string, Volume<Uint8Array>>();
   for (const c of cases) {
@@ -110,10 +130,24 @@ export async function compareSegmentors(
         const image = images.get(c.id) as Volume;
         const truth = truths.get(c.id) as Volume<Uint8Array>;
         const result = await segmentVolume(image, model.manifest, model.runner, { organ });
-        evals.push({ evaluation: scoreCase(result.mask, truth) });
-        if (c === exampleCase) {
-          example ??= { caseId: c.id, image, truth, predictions: {} };
-          example.predictions[m.name] = result.mask;
+        const evaluation = scoreCase(result.mask, truth);
+        evals.push({ evaluation });
+        evaluation.lesions.lesions.forEach((l, i) => {
+          const key = `${c.id}/${i}`;
+          let row = lesions.get(key);
+          if (!row) {
+            row = { caseId: c.id, lesion: i + 1, volumeMl: l.volumeMl, found: {} };
+            lesions.set(key, row);
+          }
+          row.found[m.name] = { detected: l.detected, dice: l.dice };
+        });
+        if (exampleIds.has(c.id)) {
+          let ex = examples.get(c.id);
+          if (!ex) {
+            ex = { caseId: c.id, image, truth, predictions: {} };
+            examples.set(c.id, ex);
+          }
+          ex.predictions[m.name] = result.mask;
         }
       }
     } finally {
@@ -125,5 +159,40 @@ export async function compareSegmentors(
     );
     scores.push(s);
   }
-  return { scores, example };
+  return { scores, lesions: [...lesions.values()], examples: [...examples.values()] };
+}
+
+/** The demo's targets for the FreeTumor segmentor on held-out phantoms (issue 12). */
+export const DEMO_TARGETS = { organDice: 0.85, tumorDice: 0.5, lesionSensitivity: 0.75 };
+
+const f3 = (x: number | null) => (x === null ? '-' : x.toFixed(3));
+
+function line(s: ModelScores): string {
+  return `organ Dice ${f3(s.organDice)}, tumor Dice ${f3(s.tumorDice)}, ${s.lesionsDetected}/${s.trueLesions} lesions found, ${s.falsePositiveLesions} false-positive lesion(s)`;
+}
+
+/**
+ * One line that leads the report: what the FreeTumor segmentor learned on the held-out cases, how
+ * it compares with the real-only baseline, and which targets it meets.
+ */
+export function verdictLine(scores: readonly ModelScores[]): string {
+  const base = scores.find((s) => s.model.startsWith('baseline'));
+  const ft = scores.find((s) => s.model.startsWith('FreeTumor'));
+  if (!ft) return base ? `Only the baseline was evaluated: ${line(base)}.` : 'No segmentor was evaluated.';
+  const sens = ft.trueLesions > 0 ? ft.lesionsDetected / ft.trueLesions : 0;
+  const missed = [
+    (ft.organDice ?? 0) < DEMO_TARGETS.organDice ? `organ Dice < ${DEMO_TARGETS.organDice}` : null,
+    (ft.tumorDice ?? 0) < DEMO_TARGETS.tumorDice ? `tumor Dice < ${DEMO_TARGETS.tumorDice}` : null,
+    sens < DEMO_TARGETS.lesionSensitivity ? `lesions found < ${DEMO_TARGETS.lesionSensitivity * 100}%` : null,
+  ].filter((x): x is string => x !== null);
+  let versus = '';
+  if (base) {
+    const dt = (ft.tumorDice ?? 0) - (base.tumorDice ?? 0);
+    const dl = ft.lesionsDetected - base.lesionsDetected;
+    const better = dt >= 0 && dl >= 0;
+    versus = `; baseline (real tumors only): ${line(base)}; FreeTumor ${better ? 'matches or beats' : 'falls behind'} the baseline (tumor Dice ${dt >= 0 ? '+' : ''}${dt.toFixed(3)}, lesions ${dl >= 0 ? '+' : ''}${dl})`;
+    if (!better) missed.push('FreeTumor < baseline');
+  }
+  const targets = missed.length ? `targets missed: ${missed.join(', ')}` : 'all targets met';
+  return `FreeTumor segmentor on ${ft.cases} held-out cases: ${line(ft)}${versus}; ${targets}.`;
 }

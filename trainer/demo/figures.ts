@@ -3,8 +3,9 @@
  * the mask's tumor is largest) and training curves read from a run's metrics log.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { encode } from 'fast-png';
 import { toCanonical } from '../../shared/geometry/orientation.ts';
-import { renderAxialPng } from '../../shared/synthesis/preview.ts';
+import { renderAxialPng, renderAxialRgba } from '../../shared/synthesis/preview.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
 import type { Curve } from './report.ts';
 
@@ -48,8 +49,38 @@ export function overlayPng(
   });
 }
 
-/** One metric of a metrics.jsonl as a curve (training rows only), with an optional moving average. */
-export function metricCurve(path: string, key: string, label: string, smooth = 1): Curve {
+/**
+ * One PNG with the same axial slice (the one where the reference's tumor is largest) side by side:
+ * the plain CT, the reference, then each prediction, organ green and tumor yellow.
+ */
+export function sideBySidePng(image: Volume, truth: Volume, predictions: readonly Volume[]): Uint8Array {
+  const img = toCanonical(image).volume;
+  const ref = toCanonical(truth).volume;
+  const slice = busiestSlice(ref, [2]);
+  const opts = { slice, organIds: [1], realTumorIds: [2], syntheticIds: [], targetSize: 300 };
+  const panels = [ref, ...predictions.map((p) => toCanonical(p).volume)].map((l) =>
+    renderAxialRgba(img, l, opts),
+  );
+  const { width: w2, height } = panels[0];
+  const w = w2 / 2;
+  const n = panels.length + 1;
+  const out = new Uint8Array(w * n * height * 4);
+  for (let y = 0; y < height; y++) {
+    // Panel 0: the plain CT (left half of the first render); then the tinted half of each.
+    const row = (p: number, from: Uint8Array, half: number): void => {
+      out.set(from.subarray(4 * (y * w2 + half * w), 4 * (y * w2 + half * w + w)), 4 * (y * w * n + p * w));
+    };
+    row(0, panels[0].data, 0);
+    for (const [i, pan] of panels.entries()) row(i + 1, pan.data, 1);
+  }
+  return encode({ width: w * n, height, data: out, channels: 4, depth: 8 });
+}
+
+/**
+ * One metric of a metrics.jsonl as a curve, with an optional moving average: training rows, or
+ * (`validation`) the validation rows.
+ */
+export function metricCurve(path: string, key: string, label: string, smooth = 1, validation = false): Curve {
   const points: Array<{ step: number; value: number }> = [];
   if (existsSync(path)) {
     for (const line of readFileSync(path, 'utf8').split('\n')) {
@@ -60,7 +91,7 @@ export function metricCurve(path: string, key: string, label: string, smooth = 1
       } catch {
         continue;
       }
-      if (r.validation === true) continue;
+      if ((r.validation === true) !== validation) continue;
       const v = r[key];
       if (typeof r.step === 'number' && typeof v === 'number' && Number.isFinite(v))
         points.push({ step: r.step, value: v });

@@ -1,33 +1,63 @@
 import { describe, expect, it } from 'vitest';
-import { FULL_PLAN, planFor, QUICK_PLAN, stepsForBudget } from './plan.ts';
-import { measuredStepSeconds } from './training.ts';
+import { parseRunConfig } from '../train/config.ts';
+import { FULL_PLAN, planFor, QUICK_PLAN, timeLimitSeconds } from './plan.ts';
+import { demoRunConfig } from './training.ts';
 
 describe('demo plan', () => {
-  it('sizes the steps to the budget from the measured step time, within bounds', () => {
-    const b = { seconds: 100, minSteps: 8, maxSteps: 400 };
-    // 3 steps done in 3 s: 97 s left.
-    expect(stepsForBudget(b, 1, 3, 3)).toBe(100);
-    expect(stepsForBudget(b, 0.5, 3, 3)).toBe(197);
-    expect(stepsForBudget(b, 0.1, 3, 3)).toBe(400);
-    expect(stepsForBudget(b, 60, 3, 180)).toBe(8);
-    // Over budget: no more steps than already done (or the minimum).
-    expect(stepsForBudget(b, 1, 50, 120)).toBe(50);
-  });
-
-  it('quick is the same pipeline at a smaller size; the budget scale applies to every run', () => {
-    expect(planFor({ quick: true, budgetScale: 1 }).name).toBe('quick');
+  it('quick is the same pipeline at a smaller size; patches fit the model depth', () => {
+    expect(planFor({ quick: true }).name).toBe('quick');
+    expect(planFor({ quick: false })).toBe(FULL_PLAN);
     expect(QUICK_PLAN.patch).toBeLessThan(FULL_PLAN.patch);
-    const half = planFor({ quick: false, budgetScale: 0.5 });
-    expect(half.budgets.baseline.seconds).toBe(FULL_PLAN.budgets.baseline.seconds / 2);
-    expect(half.budgets.freetumor.maxSteps).toBe(FULL_PLAN.budgets.freetumor.maxSteps);
     for (const p of [FULL_PLAN, QUICK_PLAN]) expect(p.patch % 2 ** (p.model.depth - 1)).toBe(0);
+    // The evaluation has at least 6 held-out cases with tumors and 12 lesions in the full plan.
+    expect((FULL_PLAN.phantoms.heldOut - 1) * FULL_PLAN.phantoms.tumorsPerCase).toBeGreaterThanOrEqual(12);
   });
 
-  it('measures the step time without the first (set-up) step', () => {
-    const records = [{ step_seconds: 5 }, { step_seconds: 1 }, { step_seconds: 1.2 }];
-    // Wall 7.6 s: 5 s first step, then 2.6 s for two steps (batches included) -> 1.3 s/step.
-    expect(measuredStepSeconds(records, 7.6, 3)).toBeCloseTo(1.3, 6);
-    expect(measuredStepSeconds([], 6, 3)).toBe(2);
-    expect(measuredStepSeconds([{ step_seconds: 2 }], 10, 1)).toBe(2);
+  it('the time guard is a generous multiple of the planned idle time, scaled by the user', () => {
+    const t = timeLimitSeconds(FULL_PLAN, 'baseline', 1);
+    expect(t).toBeGreaterThan(3 * FULL_PLAN.steps.baseline * FULL_PLAN.idleStepSeconds.baseline);
+    expect(timeLimitSeconds(FULL_PLAN, 'baseline', 2)).toBeCloseTo(2 * t, 9);
+  });
+
+  it('run configs have fixed step counts and the sequence fields on top', () => {
+    const data = {
+      source: 'phantoms' as const,
+      datasets: [
+        {
+          name: 'p',
+          format: 'msd' as const,
+          path: '/x',
+          labelMap: 'freetumor',
+          organ: 'liver' as const,
+          unlabeled: true,
+        },
+      ],
+      validationCases: 2,
+      selectCheckpoints: true,
+      heldOut: [],
+      healthy: [],
+      counts: { labeled: 1, unlabeled: 0, heldOut: 0, real: 0 },
+      notes: [],
+    };
+    const ctx = { plan: FULL_PLAN, data, cacheDir: '/c', seed: 3 };
+    const ft = parseRunConfig(
+      demoRunConfig('freetumor', ctx, {
+        segmentation: { mode: 'freetumor', synthesisRun: '/r/s', qcSegmentorRun: '/r/b' },
+      }),
+    );
+    expect(ft.steps).toBe(FULL_PLAN.steps.freetumor);
+    expect(ft.segmentation).toMatchObject({
+      mode: 'freetumor',
+      synthesisRun: '/r/s',
+      qcSegmentorRun: '/r/b',
+    });
+    expect(ft.segmentation.qc.policy).toBe('segmentor');
+    expect(ft.validateEvery).toBe(FULL_PLAN.validateEvery);
+    expect(ft.data.validationCases).toBe(2);
+    const syn = parseRunConfig(demoRunConfig('synthesis', ctx, { synthesis: { segmentorRun: '/r/b' } }));
+    expect(syn.kind).toBe('synthesis');
+    expect(syn.steps).toBe(FULL_PLAN.steps.synthesis);
+    expect(syn.synthesis.segmentorRun).toBe('/r/b');
+    expect(syn.data.spacing).toEqual([3, 3, 3]);
   });
 });

@@ -1,25 +1,19 @@
 /**
- * What the demo does and at what size. Two presets share one code path: `full` (the product on a
- * 2-core machine in about 8 minutes) and `quick` (CI: the same stages on smaller data with fewer
- * steps, about a minute on an idle 2-core machine).
+ * What the demo does and at what size. Two presets share one code path: `full` (FreeTumor in
+ * miniature on the embedded phantoms, minutes of CPU) and `quick` (CI: the same stages on smaller
+ * data with fewer steps, about a minute).
  *
- * Why these sizes: tfjs trains on the CPU here (docs/findings/tfjs-training-and-onnx-export.md: the
- * reference net at 96^3 would take minutes per step). A 3 mm grid puts a whole abdomen in
- * 120 x 100 x 80 voxels, so a 24^3 patch (72 mm) holds a large part of the liver and whole lesions;
- * a step of a U-Net with 8-16-32 channels on two such crops took 0.15 s on an idle 2-core machine
- * (1-3 s when it was shared), so each run gets a few hundred steps. The step count is sized from a
- * measured step time to each run's time budget. The models learn the organ and start on tumors: a
- * demonstration of the pipeline, not a clinical model (production training runs on a GPU at 1.5 mm
- * and 96^3).
+ * Every run has a fixed step count, so a seed gives the same models on any machine; a time guard
+ * per run only stops a run (with a warning in the log and the report) when the machine is far
+ * slower than the step counts were sized for. The sizes come from measurements on the phantoms
+ * (docs/findings/training-recipe.md): at 3 mm a whole abdomen is 120 x 100 x 80 voxels and a 32^3
+ * patch (96 mm) holds whole lesions with their surroundings; a U-Net of widths 8-16-32 with the
+ * class-balanced crops and the batch Dice + tumor-weighted CE of the recipe finds the phantom
+ * lesions within the step counts below (production training: a GPU, 1.5 mm, 96^3).
  */
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 
-export interface TrainingBudget {
-  /** Wall-clock seconds the stage may spend training (the step count is sized to fit). */
-  seconds: number;
-  minSteps: number;
-  maxSteps: number;
-}
+export type DemoRunName = 'baseline' | 'synthesis' | 'freetumor';
 
 export interface DemoPlan {
   name: 'full' | 'quick';
@@ -27,19 +21,32 @@ export interface DemoPlan {
   spacing: number;
   patch: number;
   model: { baseChannels: number; depth: number };
-  /** Phantom cases: with real tumors (labeled), organs only (unlabeled), held out for evaluation. */
-  phantoms: { labeled: number; unlabeled: number; heldOut: number; tumorsPerCase: number };
-  /** Crops per segmentation step (CutMix swaps slabs between them) and per synthesis step. */
-  segmentationCrops: number;
-  synthesisCrops: number;
-  budgets: { baseline: TrainingBudget; synthesis: TrainingBudget; freetumor: TrainingBudget };
-  /** Steps run before the step time is measured (they stay part of the run). */
-  calibrationSteps: number;
+  /**
+   * Phantom cases: labeled (real tumors) for training, labeled held back for checkpoint selection,
+   * unlabeled (organ masks only), held out for the evaluation (all with tumors but the last).
+   */
+  phantoms: {
+    labeled: number;
+    validation: number;
+    unlabeled: number;
+    heldOut: number;
+    tumorsPerCase: number;
+  };
+  /** Crops per step (CutMix swaps slabs between them). */
+  crops: { segmentation: number; synthesis: number };
+  /** Fixed step counts. */
+  steps: Record<DemoRunName, number>;
+  /** Validate (and keep the best checkpoint) every this many steps of a segmentation run. */
+  validateEvery: number;
+  /** Seconds per step on an idle 2-core machine, measured; the time guard allows a multiple of it. */
+  idleStepSeconds: Record<DemoRunName, number>;
   warmupSteps: number;
-  /** Fraction of crops centred on an organ or tumor voxel; the rest show the model everything else. */
-  positiveFraction: number;
-  /** Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are a few hundred steps. */
+  /** Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are short. */
   lr: { segmentation: number; synthesis: number };
+  /** Synthetic tumor types during the FreeTumor run and the synthesis training. */
+  tumorType: 'tiny' | 'small' | 'medium' | 'large' | 'random';
+  /** Synthetic crops per held-out case for the synthesis evaluation. */
+  synthesisEvalPerCase: number;
   /** Worker start-up limit (wrangler dev bundles the Worker, then workerd loads it). */
   workerStartSeconds: number;
 }
@@ -47,20 +54,17 @@ export interface DemoPlan {
 export const FULL_PLAN: DemoPlan = {
   name: 'full',
   spacing: 3,
-  patch: 24,
+  patch: 32,
   model: { baseChannels: 4, depth: 3 },
-  phantoms: { labeled: 6, unlabeled: 6, heldOut: 3, tumorsPerCase: 2 },
-  segmentationCrops: 2,
-  synthesisCrops: 1,
-  budgets: {
-    baseline: { seconds: 150, minSteps: 8, maxSteps: 800 },
-    synthesis: { seconds: 120, minSteps: 6, maxSteps: 600 },
-    freetumor: { seconds: 180, minSteps: 8, maxSteps: 800 },
-  },
-  calibrationSteps: 3,
-  warmupSteps: 4,
-  positiveFraction: 0.4,
-  lr: { segmentation: 5e-3, synthesis: 5e-4 },
+  phantoms: { labeled: 6, validation: 2, unlabeled: 10, heldOut: 7, tumorsPerCase: 2 },
+  crops: { segmentation: 2, synthesis: 2 },
+  steps: { baseline: 1200, synthesis: 200, freetumor: 1200 },
+  validateEvery: 200,
+  idleStepSeconds: { baseline: 0.25, synthesis: 0.8, freetumor: 0.35 },
+  warmupSteps: 20,
+  lr: { segmentation: 3e-3, synthesis: 5e-4 },
+  tumorType: 'random',
+  synthesisEvalPerCase: 4,
   workerStartSeconds: 120,
 };
 
@@ -69,18 +73,15 @@ export const QUICK_PLAN: DemoPlan = {
   spacing: 6,
   patch: 16,
   model: { baseChannels: 4, depth: 2 },
-  phantoms: { labeled: 3, unlabeled: 2, heldOut: 2, tumorsPerCase: 2 },
-  segmentationCrops: 2,
-  synthesisCrops: 1,
-  budgets: {
-    baseline: { seconds: 12, minSteps: 4, maxSteps: 300 },
-    synthesis: { seconds: 12, minSteps: 4, maxSteps: 200 },
-    freetumor: { seconds: 15, minSteps: 4, maxSteps: 300 },
-  },
-  calibrationSteps: 2,
+  phantoms: { labeled: 3, validation: 1, unlabeled: 2, heldOut: 2, tumorsPerCase: 2 },
+  crops: { segmentation: 2, synthesis: 1 },
+  steps: { baseline: 40, synthesis: 10, freetumor: 40 },
+  validateEvery: 20,
+  idleStepSeconds: { baseline: 0.05, synthesis: 0.15, freetumor: 0.08 },
   warmupSteps: 2,
-  positiveFraction: 0.4,
   lr: { segmentation: 5e-3, synthesis: 5e-4 },
+  tumorType: 'random',
+  synthesisEvalPerCase: 2,
   workerStartSeconds: 120,
 };
 
@@ -96,34 +97,21 @@ export interface DemoOptions {
   /** Start the local Worker and call it (off: everything else still runs). */
   edge: boolean;
   seed: number;
-  /** Scales every training budget (e.g. 0.5 on a slow machine). */
-  budgetScale: number;
+  /** Scales every run's time guard (e.g. 3 on a slow or busy machine); step counts never change. */
+  timeLimitScale: number;
   /** Where the real CT samples are (../shared/data), null when absent. */
   sharedData: string | null;
   log: (line: string) => void;
 }
 
-export function planFor(options: Pick<DemoOptions, 'quick' | 'budgetScale'>): DemoPlan {
-  const base = options.quick ? QUICK_PLAN : FULL_PLAN;
-  const scale = (b: TrainingBudget): TrainingBudget => ({ ...b, seconds: b.seconds * options.budgetScale });
-  return {
-    ...base,
-    budgets: {
-      baseline: scale(base.budgets.baseline),
-      synthesis: scale(base.budgets.synthesis),
-      freetumor: scale(base.budgets.freetumor),
-    },
-  };
+export function planFor(options: Pick<DemoOptions, 'quick'>): DemoPlan {
+  return options.quick ? QUICK_PLAN : FULL_PLAN;
 }
 
-/** Total steps that fit what is left of the budget at the measured step time, within the budget's bounds. */
-export function stepsForBudget(
-  budget: TrainingBudget,
-  secondsPerStep: number,
-  done: number,
-  elapsedSeconds: number,
-): number {
-  const remaining = Math.max(0, budget.seconds - elapsedSeconds);
-  const more = secondsPerStep > 0 ? Math.floor(remaining / secondsPerStep) : budget.maxSteps;
-  return Math.min(budget.maxSteps, Math.max(budget.minSteps, done + more));
+/**
+ * The time guard of a run: stop (with a warning) past this many seconds. Generous: 4x the idle
+ * time of its steps plus a minute, times the user's scale.
+ */
+export function timeLimitSeconds(plan: DemoPlan, run: DemoRunName, scale: number): number {
+  return (4 * plan.steps[run] * plan.idleStepSeconds[run] + 60) * scale;
 }

@@ -22,6 +22,8 @@ export interface Figure {
   /** PNG path relative to the report folder. */
   file: string;
   caption: string;
+  /** Shown at full width (side-by-side panels). */
+  wide?: boolean;
 }
 
 export interface Table {
@@ -33,6 +35,10 @@ export interface Table {
 
 export interface Report {
   title: string;
+  /** One line shown first: what was learned. */
+  verdict?: string;
+  /** Figures shown right after the verdict (truth / baseline / FreeTumor side by side). */
+  leadFigures?: Figure[];
   created: string;
   summary: string[];
   tables: Table[];
@@ -139,12 +145,14 @@ export function renderHtml(r: Report, options: HtmlOptions = {}): string {
     const bytes = options.images?.get(file);
     return bytes ? `data:image/png;base64,${base64(bytes)}` : escapeHtml(file);
   };
-  const figures = r.figures
-    .map(
-      (f) =>
-        `<figure><img src="${src(f.file)}" alt="${escapeHtml(f.title)}"><figcaption><b>${escapeHtml(f.title)}</b>: ${escapeHtml(f.caption)}</figcaption></figure>`,
-    )
-    .join('\n');
+  const figureHtml = (list: readonly Figure[]) =>
+    list
+      .map(
+        (f) =>
+          `<figure${f.wide ? ' class="wide"' : ''}><img src="${src(f.file)}" alt="${escapeHtml(f.title)}"><figcaption><b>${escapeHtml(f.title)}</b>: ${escapeHtml(f.caption)}</figcaption></figure>`,
+      )
+      .join('\n');
+  const figures = figureHtml(r.figures);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(r.title)}</title>
 <style>
@@ -152,9 +160,12 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:520px;image-rendering:pixelated;border:1px solid #ddd}
+figure.wide{display:block}figure.wide img{max-width:100%}.verdict{font-size:1.1em;background:#f6f8fa;padding:.6em;border-left:4px solid #1f77b4}
 .note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>${escapeHtml(r.title)}</h1>
+${r.verdict ? `<p class="verdict"><b>Verdict:</b> ${escapeHtml(r.verdict)}</p>` : ''}
+${figureHtml(r.leadFigures ?? [])}
 <p>${escapeHtml(r.created)}</p>
 <ul>${r.summary.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
 ${r.tables.map(renderTable).join('\n')}
@@ -167,7 +178,11 @@ ${figures}
 }
 
 export function renderMarkdown(r: Report): string {
-  const lines: string[] = [`# ${r.title}`, '', r.created, '', ...r.summary.map((s) => `- ${s}`), ''];
+  const lines: string[] = [`# ${r.title}`, ''];
+  if (r.verdict) lines.push(`**Verdict:** ${r.verdict}`, '');
+  for (const f of r.leadFigures ?? [])
+    lines.push(`![${f.title}](${f.file})`, '', `${f.title}: ${f.caption}`, '');
+  lines.push(r.created, '', ...r.summary.map((s) => `- ${s}`), '');
   for (const t of r.tables) {
     lines.push(
       `## ${t.title}`,

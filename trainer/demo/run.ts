@@ -2,77 +2,36 @@
  * `freetumor demo`: the product end to end on one machine, without a cloud account or a GPU.
  *
  *   data -> synthesis showcase -> train baseline -> train synthesis GAN -> train FreeTumor
- *   -> export int8 ONNX -> publish to local R2 -> wrangler dev -> /v1 calls -> local comparison
- *   -> report
+ *   -> measure synthesis -> export int8 ONNX -> publish to local R2 -> wrangler dev -> /v1 calls
+ *   -> local comparison -> report
  *
- * Every stage is timed and logged on stderr; a stage whose module is missing or whose input an
- * earlier stage did not produce is skipped with the reason (never a made-up result). The demo
- * owns its output folder's subfolders and clears them first, so it can be run again; the Worker it
- * starts is stopped in a `finally`, also on Ctrl-C.
+ * Every stage is timed and logged on stderr; a stage whose input an earlier stage did not produce
+ * is skipped with the reason, and any error (a broken import included) fails its stage and the
+ * demo (never a made-up result). The demo owns its output folder's subfolders and clears them
+ * first, so it can be run again; the Worker it starts is stopped in a `finally`, also on Ctrl-C.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
-import type { ModelRole } from '../../shared/model/manifest.ts';
-import type { DemoData } from './data.ts';
-import type { EdgeResults } from './edge-calls.ts';
-import type { LocalComparison, ModelScores } from './evaluation.ts';
-import type { LocalPublishResult } from './local-r2.ts';
+import { releaseBackend, selectBackend } from '../backend.ts';
+import { exportRun } from '../export/from-run.ts';
+import { runFreeTumorSequence, type SequenceRun } from '../train/sequence.ts';
+import { addTotalSegSample, type DemoData, userData, writePhantomData } from './data.ts';
+import { callWorker, type EdgeResults } from './edge-calls.ts';
+import { compareSegmentors, verdictLine } from './evaluation.ts';
+import { publishToLocalR2 } from './local-r2.ts';
 import { type DemoOptions, type DemoPlan, planFor } from './plan.ts';
-import type { ShowcaseItem } from './showcase.ts';
-import { DemoInterrupted, StageLog, type StageRecord, StageSkip } from './stages.ts';
-import type { TrainedRun } from './training.ts';
-import type { LocalWorker } from './worker.ts';
+import { writeDemoReport } from './report-build.ts';
+import type { DemoArtifacts, DemoResult, ExportedGroup } from './result.ts';
+import { synthesisShowcase } from './showcase.ts';
+import { DemoInterrupted, StageLog, StageSkip } from './stages.ts';
+import { measureSynthesis } from './synthesis-check.ts';
+import { type TrainedRun, trainDemoRun } from './training.ts';
+import { groupAlive, type LocalWorker, startLocalWorker } from './worker.ts';
 
-export interface ExportedGroup {
-  group: 'baseline' | 'published';
-  dir: string;
-  models: Array<{ role: ModelRole; version: string; files: Array<{ precision: string; bytes: number }> }>;
-}
-
-/** Everything the demo measured; written as result.json beside the report. */
-export interface DemoResult {
-  plan: DemoPlan;
-  out: string;
-  reportDir: string;
-  totalSeconds: number;
-  interrupted: boolean;
-  backend: string | null;
-  stages: StageRecord[];
-  data: Pick<DemoData, 'source' | 'counts' | 'notes'> | null;
-  showcase: ShowcaseItem[];
-  runs: TrainedRun[];
-  exported: ExportedGroup[];
-  published: LocalPublishResult | null;
-  edge: {
-    base: string;
-    calls: EdgeResults['calls'];
-    health: EdgeResults['health'];
-    segment: {
-      caseId: string;
-      organDice: number;
-      tumorDice: number;
-      tumorNsd: number;
-      lesionsDetected: number;
-      trueLesions: number;
-    } | null;
-    synthesize: Record<string, unknown> | null;
-    score: EdgeResults['score'];
-    workerStopped: boolean;
-    /** The Worker's process group (wrangler and its workerd), gone once the demo ends. */
-    workerPgid: number;
-  } | null;
-  comparison: ModelScores[];
-}
-
-/** In-memory extras the report draws (volumes), not part of result.json. */
-export interface DemoArtifacts {
-  edge: EdgeResults | null;
-  comparison: LocalComparison | null;
-  healthy: DemoData['healthy'];
-}
+export type { DemoArtifacts, DemoResult, ExportedGroup } from './result.ts';
 
 export function demoDirs(out: string) {
   return {
@@ -142,27 +101,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     data: null,
     showcase: [],
     runs: [],
+    qcSegmentorCheck: null,
+    synthesis: null,
     exported: [],
     published: null,
     edge: null,
     comparison: [],
+    lesions: [],
+    verdict: '',
   };
   const artifacts: DemoArtifacts = { edge: null, comparison: null, healthy: [] };
   log(`FreeTumor demo (${plan.name}): output in ${out}`);
   log(
     `settings: ${plan.spacing} mm grid, ${plan.patch}^3 patches, U-Net base ${plan.model.baseChannels} depth ${plan.model.depth}, ` +
-      `training budgets ${plan.budgets.baseline.seconds.toFixed(0)}/${plan.budgets.synthesis.seconds.toFixed(0)}/${plan.budgets.freetumor.seconds.toFixed(0)} s`,
+      `steps baseline/synthesis/FreeTumor ${plan.steps.baseline}/${plan.steps.synthesis}/${plan.steps.freetumor} (seed ${options.seed})`,
   );
   log(
-    `why: tfjs trains on this CPU (no GPU) at seconds per 3D U-Net step; at ${plan.spacing} mm a whole abdomen fits in a small grid and ${plan.patch}^3 patches hold whole lesions, ` +
-      'so steps sized to a few minutes show the whole pipeline (production: GPU, 1.5 mm, 96^3, thousands of steps)',
+    `why: tfjs trains on this CPU (no GPU); at ${plan.spacing} mm a whole abdomen fits in a small grid and ${plan.patch}^3 patches hold whole lesions with their surroundings (production: GPU, 1.5 mm, 96^3)`,
   );
 
   try {
     const data = await stages.run(
       'data',
       async () => {
-        const { writePhantomData, addTotalSegSample, userData } = await import('./data.ts');
         const d = options.data
           ? await userData(resolve(options.data), options.labelMap, options.organ, plan.phantoms.heldOut)
           : await writePhantomData(join(dirs.data, 'phantom'), plan, options.organ, options.seed);
@@ -179,7 +140,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     result.showcase =
       (await stages.run('synthesis showcase', async () => {
         if (data.healthy.length === 0) throw new StageSkip('no healthy case with organ labels');
-        const { synthesisShowcase } = await import('./showcase.ts');
         const items = await synthesisShowcase(data.healthy, options.organ, dirs.report, options.seed);
         return {
           value: items,
@@ -188,6 +148,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       })) ?? [];
 
     await trainAll(plan, data, options, dirs, stages, result, () => interrupted);
+    if (result.runs.some((r) => r.name === 'synthesis') && data.heldOut.length > 0) {
+      result.synthesis = await stages.run(
+        'measure synthesis (discriminator AUC, HU contrast, QC)',
+        async () => {
+          const m = await measureSynthesis({
+            plan,
+            heldOut: data.heldOut,
+            runsDir: dirs.runs,
+            cacheDir: dirs.cache,
+            organ: options.organ,
+            seed: options.seed,
+          });
+          const c = m.contrastHu;
+          const med = (x: { median: number | null }) => (x.median === null ? '-' : x.median.toFixed(0));
+          return {
+            value: m,
+            note: `D AUC real vs generator-made ${m.discriminatorAuc === null ? '-' : m.discriminatorAuc.toFixed(3)}; contrast (HU, median) real ${med(c.real)}, handcrafted ${med(c.handcrafted)}, generator ${med(c.generator)}; QC accepts ${m.qcAcceptance === null ? '-' : `${(100 * m.qcAcceptance).toFixed(0)}%`} of generator-made tumors`,
+          };
+        },
+      );
+    } else {
+      stages.skip('measure synthesis', 'no synthesis run or no held-out case');
+    }
     await exportAndPublish(dirs, stages, result);
     if (options.edge) {
       // A key made for this run only; the Worker gets its SHA-256, as edge/middleware/auth.ts expects.
@@ -199,7 +182,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (worker) {
         const w = worker;
         artifacts.edge = await stages.run('call the Worker', async () => {
-          const { callWorker } = await import('./edge-calls.ts');
           const segCase = data.heldOut.find((c) => c.hasTumor) ?? data.heldOut[0] ?? null;
           const r = await callWorker(
             w.base,
@@ -216,7 +198,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         result.edge = edgeSummary(w, artifacts.edge);
         await stages.run('stop Worker', async () => {
           await w.stop();
-          const { groupAlive } = await import('./worker.ts');
           const gone = !groupAlive(w.pgid);
           if (result.edge) result.edge.workerStopped = gone;
           return { value: gone, note: gone ? 'wrangler and workerd exited' : 'processes still alive' };
@@ -236,11 +217,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         models.push({ name: 'FreeTumor (real + synthetic)', dir: pub.dir });
       if (models.length === 0) throw new StageSkip('no exported segmentor');
       if (data.heldOut.length === 0) throw new StageSkip('no held-out cases');
-      const { compareSegmentors } = await import('./evaluation.ts');
       const c = await compareSegmentors(models, data.heldOut, options.organ, (m) => stages.info(m));
       return { value: c, note: `${c.scores.length} model(s) on ${data.heldOut.length} held-out case(s)` };
     });
     result.comparison = artifacts.comparison?.scores ?? [];
+    result.lesions = artifacts.comparison?.lesions ?? [];
   } catch (e) {
     if (!(e instanceof DemoInterrupted)) throw e;
   } finally {
@@ -252,11 +233,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     process.off('SIGTERM', onSignal);
   }
   result.interrupted = interrupted;
+  result.verdict = verdictLine(result.comparison);
+  log(`verdict: ${result.verdict}`);
   result.totalSeconds = stages.elapsed();
-  const { writeDemoReport } = await import('./report-build.ts');
   await writeDemoReport(result, artifacts, options, log);
   return result;
 }
+
+/** Thrown by a sequence step whose stage failed: the later runs need its folder. */
+class RunFailed extends Error {}
+
+const RUN_TITLES: Record<SequenceRun, string> = {
+  baseline: 'train baseline segmentor (real tumors only)',
+  synthesis: 'train tumor generator + discriminator (frozen baseline segmentor)',
+  freetumor: 'train FreeTumor segmentor (real + synthetic with QC)',
+};
 
 async function trainAll(
   plan: DemoPlan,
@@ -268,13 +259,13 @@ async function trainAll(
   interrupted: () => boolean,
 ): Promise<void> {
   const backend = await stages.run('select tfjs backend', async () => {
-    const { selectBackend } = await import('../backend.ts');
     const b = await selectBackend('cpu');
     return { value: `${b.name} (${b.detail})`, note: `${b.name}: ${b.detail}` };
   });
   result.backend = backend;
+  const order: SequenceRun[] = ['baseline', 'synthesis', 'freetumor'];
   if (!backend) {
-    for (const n of ['baseline', 'synthesis', 'freetumor']) stages.skip(`train ${n}`, 'no tfjs backend');
+    for (const n of order) stages.skip(RUN_TITLES[n], 'no tfjs backend');
     return;
   }
   const ctx = {
@@ -283,29 +274,32 @@ async function trainAll(
     runsDir: dirs.runs,
     cacheDir: dirs.cache,
     seed: options.seed,
+    timeLimitScale: options.timeLimitScale,
     log: (m: string) => stages.info(m),
     interrupted,
   };
-  const { trainRun } = await import('./training.ts');
-  const train = async (name: 'baseline' | 'synthesis' | 'freetumor', title: string) =>
-    stages.run(title, async () => {
-      const r = await trainRun(name, ctx);
+  try {
+    await runFreeTumorSequence(async (step) => {
+      const r = await stages.run(RUN_TITLES[step.name], async () => {
+        const t: TrainedRun = await trainDemoRun(step, ctx);
+        const loss = t.last.loss ?? t.last.g_loss;
+        return {
+          value: t,
+          note: `${t.steps}/${t.plannedSteps} steps (${t.secondsPerStep.toFixed(2)} s/step), last loss ${loss === undefined ? '-' : loss.toFixed(4)}${t.best !== null ? `, best validation ${t.best.toFixed(3)}` : ''}${t.stoppedEarly ? ', stopped by the time guard' : ''}`,
+        };
+      });
+      if (!r) throw new RunFailed(step.name);
       result.runs.push(r);
-      const loss = r.last.loss ?? r.last.g_loss;
-      return {
-        value: r,
-        note: `${r.steps} steps (${r.secondsPerStep.toFixed(2)} s/step), last loss ${loss === undefined ? '-' : loss.toFixed(4)}`,
-      };
+      if (r.qcCheck) result.qcSegmentorCheck = r.qcCheck;
+      return r.dir;
     });
-  const baseline = await train('baseline', 'train baseline segmentor (real tumors only)');
-  let synthesis: TrainedRun | null = null;
-  if (baseline)
-    synthesis = await train('synthesis', 'train tumor generator + discriminator (frozen baseline segmentor)');
-  else stages.skip('train tumor generator + discriminator', 'the baseline segmentor did not train');
-  if (baseline && synthesis) await train('freetumor', 'train FreeTumor segmentor (real + synthetic with QC)');
-  else stages.skip('train FreeTumor segmentor', 'needs the baseline and the synthesis runs');
-  const { releaseBackend } = await import('../backend.ts');
-  releaseBackend();
+  } catch (e) {
+    if (!(e instanceof RunFailed)) throw e;
+    const failed = order.indexOf(e.message as SequenceRun);
+    for (const n of order.slice(failed + 1)) stages.skip(RUN_TITLES[n], `needs the ${e.message} run`);
+  } finally {
+    releaseBackend();
+  }
 }
 
 async function exportAndPublish(
@@ -320,13 +314,13 @@ async function exportAndPublish(
     return;
   }
   const exported = await stages.run('export int8 ONNX + manifests', async () => {
-    const { exportRun } = await import('../export/from-run.ts');
     const version = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}`;
     const groups: ExportedGroup[] = [];
     const add = async (group: ExportedGroup['group'], run: string, dir: string) => {
       const models = await exportRun(join(dirs.runs, run), dir, {
         quantize: 'int8',
-        checkpoint: 'last',
+        // The best validated checkpoint where the run has one (the last otherwise).
+        checkpoint: 'best',
         version,
         // A quarter-patch overlap: about 3x fewer windows than 0.5, so the Worker (wasm, one
         // thread) answers a whole abdomen in seconds.
@@ -361,7 +355,6 @@ async function exportAndPublish(
     return;
   }
   result.published = await stages.run('publish to local R2', async () => {
-    const { publishToLocalR2 } = await import('./local-r2.ts');
     const r = await publishToLocalR2(pub.dir, dirs.state, { log: (m) => stages.info(m) });
     return {
       value: r,
@@ -371,7 +364,6 @@ async function exportAndPublish(
 }
 
 async function startWorker(state: string, plan: DemoPlan, apiKey: string, interrupted: () => boolean) {
-  const { startLocalWorker } = await import('./worker.ts');
   const hash = createHash('sha256').update(apiKey).digest('hex');
   const w = await startLocalWorker({
     persistDir: state,
@@ -404,11 +396,4 @@ function edgeSummary(w: LocalWorker, r: EdgeResults | null): DemoResult['edge'] 
     workerStopped: false,
     workerPgid: w.pgid,
   };
-}
-
-/** Writes result.json (numbers only) beside the report. */
-export async function writeResultJson(result: DemoResult): Promise<string> {
-  const path = join(result.reportDir, 'result.json');
-  await writeFile(path, `${JSON.stringify(result, null, 2)}\n`);
-  return path;
 }

@@ -1,6 +1,7 @@
 /**
  * The demo's stage log: each stage runs once, its wall time is measured, and it ends as done,
- * skipped (with the reason, e.g. a module that is not there yet) or failed. Lines go to stderr so
+ * skipped (with the reason: an earlier stage did not produce its input, or the user turned it off)
+ * or failed (any error, a broken import included). Lines go to stderr so
  * a user sees where the minutes go; the same records feed the report's timing table.
  */
 
@@ -30,12 +31,6 @@ export class DemoInterrupted extends Error {
   }
 }
 
-/** True when `e` says an optional module of another area is absent (not yet written). */
-export function isMissingModule(e: unknown): boolean {
-  const code = (e as { code?: string } | null)?.code;
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-}
-
 export class StageLog {
   readonly records: StageRecord[] = [];
   private readonly write: (line: string) => void;
@@ -57,9 +52,9 @@ export class StageLog {
   }
 
   /**
-   * Runs one stage. `fn` returns its one-line note. A StageSkip or a missing module ends the stage
-   * as skipped; any other error ends it as failed and is rethrown only when `required` (later
-   * stages cannot run without it), so a broken optional stage never hides the others' results.
+   * Runs one stage. `fn` returns its one-line note. A StageSkip ends the stage as skipped; any
+   * other error ends it as failed and is rethrown only when `required` (later stages cannot run
+   * without it), so a broken optional stage never hides the others' results.
    */
   async run<T>(
     name: string,
@@ -81,10 +76,6 @@ export class StageLog {
       }
       if (e instanceof StageSkip) {
         this.finish(name, 'skipped', t0, e.message);
-        return null;
-      }
-      if (isMissingModule(e)) {
-        this.finish(name, 'skipped', t0, `a module it needs is not available (${moduleName(e)})`);
         return null;
       }
       const message = e instanceof Error ? e.message : String(e);
@@ -111,13 +102,4 @@ export class StageLog {
     const s = Math.floor(this.elapsed());
     return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
   }
-}
-
-function moduleName(e: unknown): string {
-  const m = /Cannot find (?:module|package) '([^']+)'/.exec((e as Error).message ?? '');
-  if (!m) return 'unknown module';
-  // Only the repository-relative part: no absolute paths of the user's machine in the log.
-  const path = m[1];
-  const at = path.search(/(shared|trainer|edge)\//);
-  return at >= 0 ? path.slice(at) : path;
 }

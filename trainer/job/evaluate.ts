@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classIds, segmentVolume } from '../../shared/inference/pipeline.ts';
 import { type OrganName, parseLabelMap, toMergedScheme } from '../../shared/labels/labelmap.ts';
-import { evaluateCase } from '../../shared/metrics/evaluate.ts';
+import { averageCases } from '../../shared/metrics/cases.ts';
+import { type CaseEvaluation, evaluateCase } from '../../shared/metrics/evaluate.ts';
 import { loadModel } from '../../shared/model/load.ts';
 import type { ModelManifest } from '../../shared/model/manifest.ts';
 import { readNifti } from '../../shared/volume/nifti.ts';
@@ -21,8 +22,6 @@ export interface LocalCase {
 }
 
 export type ValidationMetrics = Record<PromotionMetric, number> & { validationCases: number };
-
-const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /**
  * Scores the model in `roleDir` (manifest.json + ONNX files) on the cases. Tumor Dice averages over
@@ -45,32 +44,23 @@ export async function evaluateModel(
   const runner = await createNodeRunner(model.bytes);
   const map = parseLabelMap(labelMapText);
   const ids = classIds(model.manifest.labels);
-  const tumorDice: number[] = [];
-  const withTumor: number[] = [];
-  const organDice: number[] = [];
-  const tumorNsd: number[] = [];
-  let detected = 0;
-  let trueLesions = 0;
+  const evaluations: CaseEvaluation[] = [];
   for (const c of cases) {
     const image = readNifti(new Uint8Array(await readFile(c.imagePath)));
     const label = readNifti(new Uint8Array(await readFile(c.labelPath)));
     const truth = toMergedScheme(label.data, map, organ);
     const result = await segmentVolume(image, model.manifest as ModelManifest, runner, { organ });
     // Scored in the merged scheme (1 organ, 2 tumor) whatever class ids the model's labels use.
-    const e = evaluateCase(toMerged(result.mask.data, ids), truth, image.dims, image.affine);
-    tumorDice.push(e.tumor.dice);
-    if (e.hasTumor) withTumor.push(e.tumor.dice);
-    organDice.push(e.organ.dice);
-    tumorNsd.push(e.tumor.nsd);
-    detected += e.lesions.detected;
-    trueLesions += e.lesions.trueLesions;
+    evaluations.push(evaluateCase(toMerged(result.mask.data, ids), truth, image.dims, image.affine));
   }
+  // The shared case averages (shared/metrics/cases.ts), under the gate's metric names.
+  const a = averageCases(evaluations);
   return {
-    tumorDice: mean(tumorDice),
-    tumorDiceWithTumor: mean(withTumor),
-    organDice: mean(organDice),
-    tumorNsd: mean(tumorNsd),
-    lesionSensitivity: trueLesions === 0 ? 0 : detected / trueLesions,
+    tumorDice: a.tumorDiceAllCases ?? 0,
+    tumorDiceWithTumor: a.tumorDiceCasesWithTumor ?? 0,
+    organDice: a.organDice ?? 0,
+    tumorNsd: a.tumorNsdAllCases ?? 0,
+    lesionSensitivity: a.lesionSensitivity ?? 0,
     validationCases: cases.length,
   };
 }

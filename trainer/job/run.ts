@@ -12,7 +12,11 @@ import { dirname, join } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
 import { parseManifest } from '../../shared/model/manifest.ts';
 import type { BackendName } from '../backend.ts';
-import { applyOverrides } from '../train/config.ts';
+import { applyOverrides, mergeConfig } from '../train/config.ts';
+import { runFreeTumorSequence } from '../train/sequence.ts';
+
+export { mergeConfig };
+
 import { type DataCase, type DataManifest, jobIdOf, parseDataManifest } from './data-manifest.ts';
 import { evaluateModel, type LocalCase, type ValidationMetrics } from './evaluate.ts';
 import { decidePromotion, type GateDecision, readActiveModel } from './promotion.ts';
@@ -93,24 +97,6 @@ function baseRunConfig(
       validationCases: 0,
     },
   };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Deep merge of plain objects (arrays and scalars from `over` replace). */
-export function mergeConfig(
-  base: Record<string, unknown>,
-  over: Record<string, unknown>,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-    out[k] =
-      isPlainObject(v) && isPlainObject(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
-  }
-  return out;
 }
 
 /** The MSD/nnU-Net layout the trainer reads: labeled cases in imagesTr/labelsTr, unlabeled (organ masks) beside. */
@@ -299,16 +285,18 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
 
     // With synthesis configured, the FreeTumor sequence: a baseline segmentor (real tumors only), the
     // generator/discriminator trained against it, then segmentation with online synthesis and QC.
+    // (trainer/train/recipe.ts); the last run keeps its folder name `segmentation`.
     let synthesisRunDir: string | undefined;
-    let segExtra: Record<string, unknown> = {};
+    let segRunDir: string;
     if (manifest.synthesis) {
-      const baselineDir = await train('baseline', 'segmentation', { segmentation: { mode: 'baseline' } });
-      synthesisRunDir = await train('synthesis', 'synthesis', { synthesis: { segmentorRun: baselineDir } });
-      segExtra = {
-        segmentation: { mode: 'freetumor', synthesisRun: synthesisRunDir, qcSegmentorRun: baselineDir },
-      };
+      const runs = await runFreeTumorSequence((step) =>
+        train(step.name === 'freetumor' ? 'segmentation' : step.name, step.kind, step.extra),
+      );
+      synthesisRunDir = runs.synthesis;
+      segRunDir = runs.freetumor;
+    } else {
+      segRunDir = await train('segmentation', 'segmentation', {});
     }
-    const segRunDir = await train('segmentation', 'segmentation', segExtra);
 
     await setPhase('export');
     const modelsDir = join(workDir, 'models', state.version);

@@ -21,12 +21,16 @@ export function tumorSlice(mask: Uint8Array, dims: Dims3): number {
   return count ? Math.round(sum / count) : Math.floor(nz / 2);
 }
 
-/** RGB PNG of three panels: original | synthetic | synthetic + outline. Images are in [0, 1]. */
+/**
+ * RGB PNG of three panels: original | synthetic | synthetic + outline. Images are in [0, 1]. Crops
+ * are small (32^3 in the demo), so pixels are repeated to at least `minHeight` pixels of height.
+ */
 export function samplePng(
   original: Float32Array,
   synthetic: Float32Array,
   mask: Uint8Array,
   dims: Dims3,
+  minHeight = 256,
 ): Uint8Array {
   const [nx, ny] = dims;
   const k = tumorSlice(mask, dims);
@@ -54,5 +58,15 @@ export function samplePng(
       });
     }
   }
-  return encode({ width, height: ny, data, channels: 3, depth: 8 });
+  const f = Math.max(1, Math.ceil(minHeight / ny));
+  if (f === 1) return encode({ width, height: ny, data, channels: 3, depth: 8 });
+  const big = new Uint8Array(width * f * ny * f * 3);
+  for (let y = 0; y < ny * f; y++) {
+    const src = Math.floor(y / f) * width;
+    for (let x = 0; x < width * f; x++) {
+      const from = 3 * (src + Math.floor(x / f));
+      big.set(data.subarray(from, from + 3), 3 * (y * width * f + x));
+    }
+  }
+  return encode({ width: width * f, height: ny * f, data: big, channels: 3, depth: 8 });
 }

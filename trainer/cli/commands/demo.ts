@@ -15,7 +15,7 @@ interface DemoCliOptions {
   organ: string;
   edge: boolean;
   seed: number;
-  budgetScale: number;
+  timeLimitScale: number;
   json?: boolean;
 }
 
@@ -49,15 +49,15 @@ export function register(program: Command): void {
     .option('--no-edge', 'skip the local Worker (wrangler dev) and its HTTP calls')
     .option('--seed <n>', 'random seed of data and training', integer('--seed', 0), 0)
     .option(
-      '--budget-scale <x>',
-      'scale every training time budget (e.g. 2 on a fast machine)',
-      positiveNumber('--budget-scale'),
+      '--time-limit-scale <x>',
+      "scale every training run's time guard (e.g. 3 on a busy machine); step counts, and so the results, never change",
+      positiveNumber('--time-limit-scale'),
       1,
     )
     .option('--json', 'print one JSON object (the result summary)')
     .action(async (opts: DemoCliOptions) => {
       if (!ORGANS.includes(opts.organ)) throw new CliError(`--organ must be one of ${ORGANS.join(', ')}`);
-      if (opts.budgetScale > 20) throw new CliError('--budget-scale must be at most 20');
+      if (opts.timeLimitScale > 100) throw new CliError('--time-limit-scale must be at most 100');
       if (opts.data) {
         const { parseLabelMap } = await import('../../../shared/labels/labelmap.ts');
         parseLabelMap(opts.labelMap);
@@ -74,7 +74,7 @@ export function register(program: Command): void {
         organ: opts.organ as 'liver',
         edge: opts.edge,
         seed: opts.seed,
-        budgetScale: opts.budgetScale,
+        timeLimitScale: opts.timeLimitScale,
         sharedData: existsSync(shared) ? shared : null,
         log,
       });
@@ -90,6 +90,7 @@ export function register(program: Command): void {
           seconds: Math.round(s.seconds * 10) / 10,
           note: s.note,
         })),
+        verdict: result.verdict,
         comparison: result.comparison,
         edge: result.edge && {
           segment: result.edge.segment,

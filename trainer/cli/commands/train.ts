@@ -1,10 +1,3 @@
-/**
- * `freetumor train segmentation|synthesis --config FILE --out RUN`: trains in a run folder
- * (config.json, checkpoint.ckpt, best.ckpt, metrics.jsonl, samples/). Re-running the same command
- * on the same folder resumes from its checkpoint on the same trajectory. Ctrl-C stops after the
- * current step and writes a checkpoint.
- */
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, integer, log, printResult, readInput } from '../output.ts';
 
@@ -77,34 +70,7 @@ async function train(kind: 'segmentation' | 'synthesis', opts: TrainCliOptions):
   const backend = await selectBackend(opts.backend as 'auto', { fastCpuKernels: !opts.stockKernels });
   log(`backend: ${backend.name} (${backend.detail})`);
 
-  const { prepareData, loadCases } = await import('../../data/prepare.ts');
-  const data = await prepareData(config, config.data.cacheDir ?? join(opts.out, 'cache'), log);
-  if (data.train.length === 0)
-    throw new CliError('no training cases: check the data sets (the baseline mode uses labeled cases only)');
-
-  const { runTraining, runPaths } = await import('../../train/run.ts');
-  const { loadRunModel } = await import('../../train/load.ts');
-  let trainer: import('../../train/run.ts').Trainer;
-  if (kind === 'segmentation') {
-    const { createSegmentationTrainer } = await import('../../train/segmentation.ts');
-    const s = config.segmentation;
-    const freetumor = s.mode === 'freetumor';
-    const synthesisRun = freetumor ? s.synthesisRun : null;
-    const generator = synthesisRun ? (await loadRunModel(synthesisRun, 'generator')).model : null;
-    const discriminator = synthesisRun ? (await loadRunModel(synthesisRun, 'discriminator')).model : null;
-    const qcSegmentor =
-      freetumor && s.qcSegmentorRun ? (await loadRunModel(s.qcSegmentorRun, 'segmentor')).model : null;
-    const validation = await loadCases(data.validation);
-    trainer = createSegmentationTrainer(config, { generator, discriminator, qcSegmentor, validation });
-  } else {
-    if (!config.synthesis.segmentorRun)
-      throw new CliError(
-        'synthesis training needs synthesis.segmentorRun: a segmentation run whose segmentor is frozen',
-      );
-    const { createSynthesisTrainer } = await import('../../train/synthesis.ts');
-    const segmentor = (await loadRunModel(config.synthesis.segmentorRun, 'segmentor')).model;
-    trainer = createSynthesisTrainer(config, { segmentor, samplesDir: runPaths(opts.out).samples });
-  }
+  const { trainInFolder } = await import('../../train/recipe.ts');
 
   let stopRequested = false;
   const onSignal = () => {
@@ -114,21 +80,16 @@ async function train(kind: 'segmentation' | 'synthesis', opts: TrainCliOptions):
   };
   process.on('SIGINT', onSignal);
   try {
-    const summary = await runTraining({
-      dir: opts.out,
-      config,
-      entries: data.train,
-      trainer,
-      log,
-      shouldStop: () => stopRequested,
-    });
+    const r = await trainInFolder(config, opts.out, { log, shouldStop: () => stopRequested });
+    const summary = r.summary;
     const result = {
       ...summary,
       backend: backend.name,
       backendDetail: backend.detail,
       run: opts.out,
-      cases: data.train.length,
-      validationCases: data.validation.length,
+      cases: r.cases,
+      validationCases: r.validationCases,
+      qcSegmentorCheck: r.qcCheck,
     };
     printResult(opts.json === true, result, () =>
       [
@@ -136,14 +97,15 @@ async function train(kind: 'segmentation' | 'synthesis', opts: TrainCliOptions):
         `last: ${Object.entries(summary.last)
           .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toPrecision(4)}`)
           .join(' ')}`,
-        summary.best !== null ? `best validation tumor Dice: ${summary.best.toFixed(4)}` : '',
+        summary.best !== null
+          ? `best validation score (tumor Dice on cases with a tumor + 0.01 organ Dice): ${summary.best.toFixed(4)}`
+          : '',
       ]
         .filter(Boolean)
         .join('\n'),
     );
   } finally {
     process.off('SIGINT', onSignal);
-    trainer.dispose();
     releaseBackend();
   }
 }
