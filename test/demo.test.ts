@@ -188,6 +188,34 @@ describe('freetumor demo --quick', () => {
     expect(md).toContain('| baseline (real tumors only) |');
   });
 
+  it('the unseen-seed check runs the exported segmentor through the CLI on new phantoms', async () => {
+    // The mechanics only (a tiny model); the real check is the full demo's model (README: The demo).
+    const r = await run(
+      'node',
+      [
+        'bench/recipe/unseen-phantoms.ts',
+        '--model',
+        join(out, 'models', 'published'),
+        '--cases',
+        '1',
+        '--spacing',
+        String(result.plan.spacing),
+      ],
+      { cwd: ROOT, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` }, timeout: 240_000 },
+    );
+    const check = JSON.parse(r.stdout) as {
+      cases: Array<{ seed: number }>;
+      organDice: number;
+      trueLesions: number;
+      missed: string[];
+    };
+    expect(check.cases.map((c) => c.seed)).toEqual([9000]);
+    expect(check.organDice).toBeGreaterThanOrEqual(0);
+    expect(check.organDice).toBeLessThanOrEqual(1);
+    expect(check.trueLesions).toBeGreaterThan(0);
+    expect(Array.isArray(check.missed)).toBe(true);
+  }, 250_000);
+
   it('leaves no wrangler or workerd process running', () => {
     expect(result.edge?.workerStopped).toBe(true);
     const pgid = result.edge?.workerPgid;
