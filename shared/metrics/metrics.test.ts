@@ -3,6 +3,7 @@ import { Rng } from '../random.ts';
 import { type Dims3, identityAffine } from '../volume/volume.ts';
 import { binaryMask, dice, volumeMl, voxelMl } from './dice.ts';
 import { squaredDistanceTransform } from './edt.ts';
+import { averageCases } from './cases.ts';
 import { evaluateCase } from './evaluate.ts';
 import { lesionDetection } from './lesions.ts';
 import { normalizedSurfaceDistance, surfaceVoxels } from './nsd.ts';
@@ -155,5 +156,32 @@ describe('evaluateCase', () => {
     expect(r.lesions.sensitivity).toBe(1);
     expect(r.tumor.nsd).toBeLessThan(1);
     expect(r.organ.nsd).toBe(1);
+  });
+});
+
+describe('case averages', () => {
+  it('keeps the two tumor Dice conventions apart and sums lesions over every case', () => {
+    const dims: Dims3 = [12, 12, 12];
+    const affine = identityAffine([2, 2, 2]);
+    const organ = box(dims, [1, 1, 1], [11, 11, 11], 1);
+    const withTumor = box(dims, [3, 3, 3], [6, 6, 6], 2, organ.slice());
+    // Case 1: tumor found exactly. Case 2: tumor missed. Case 3: tumor-free, nothing predicted.
+    // Case 4: tumor-free, a false tumor.
+    const e1 = evaluateCase(withTumor, withTumor, dims, affine);
+    const e2 = evaluateCase(organ, withTumor, dims, affine);
+    const e3 = evaluateCase(organ, organ, dims, affine);
+    const e4 = evaluateCase(box(dims, [7, 7, 7], [9, 9, 9], 2, organ.slice()), organ, dims, affine);
+    const a = averageCases([e1, e2, e3, e4]);
+    expect(a.cases).toBe(4);
+    expect(a.casesWithTumor).toBe(2);
+    expect(a.tumorDiceCasesWithTumor).toBeCloseTo(0.5, 12);
+    expect(a.tumorDiceAllCases).toBeCloseTo((1 + 0 + 1 + 0) / 4, 12);
+    expect(a.trueLesions).toBe(2);
+    expect(a.lesionsDetected).toBe(1);
+    expect(a.lesionSensitivity).toBe(0.5);
+    expect(a.falsePositiveLesions).toBe(1);
+    expect(a.tumorFreeCasesPredictedTumorMl).toBeCloseTo((8 * 8) / 1000, 12);
+    expect(averageCases([e3]).tumorDiceCasesWithTumor).toBeNull();
+    expect(averageCases([]).organDice).toBeNull();
   });
 });

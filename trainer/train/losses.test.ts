@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.ts';
 import { gradCheck } from '../models/gradcheck.ts';
 import { diceCELoss, discriminatorLoss, generatorLoss, oneHotLabels } from './losses.ts';
-import { AdamW, warmupCosineLr } from './optim.ts';
+import { AdamW, scheduledLr, warmupCosineLr } from './optim.ts';
 
 const TOL = 2e-2;
 
@@ -161,5 +161,17 @@ describe('optimizer', () => {
     expect(warmupCosineLr(10, s)).toBeCloseTo(1);
     expect(warmupCosineLr(60, s)).toBeCloseTo(0.5);
     expect(warmupCosineLr(110, s)).toBeCloseTo(0);
+  });
+});
+
+describe('learning-rate schedules', () => {
+  it('warmup, then cosine, linear or constant over the run', () => {
+    const s = { baseLr: 1, warmupSteps: 10, totalSteps: 110 };
+    expect(scheduledLr(5, { ...s, schedule: 'linear' })).toBeCloseTo(0.5);
+    expect(scheduledLr(10, { ...s, schedule: 'linear' })).toBeCloseTo(1);
+    expect(scheduledLr(60, { ...s, schedule: 'linear' })).toBeCloseTo(0.5);
+    expect(scheduledLr(110, { ...s, schedule: 'linear' })).toBeCloseTo(0);
+    expect(scheduledLr(60, { ...s, schedule: 'cosine' })).toBeCloseTo(warmupCosineLr(60, s));
+    expect(scheduledLr(100, { ...s, schedule: 'constant' })).toBe(1);
   });
 });
