@@ -1,5 +1,5 @@
 /**
- * Recipe experiments on the phantoms (docs/findings/training-recipe.md): trains one segmentation
+ * Recipe experiments on the phantoms (docs/training-recipe.md): trains one segmentation
  * run (baseline mode: real tumors only) with the recipe changed by a JSON override, for a fixed
  * number of steps and seeds, and scores it on held-out phantoms at the training grid with the
  * deployed post-processing. One JSON line per experiment on stdout.

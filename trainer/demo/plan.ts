@@ -6,7 +6,7 @@
  * Every run has a fixed step count, so a seed gives the same models on any machine; a time guard
  * per run only stops a run (with a warning in the log and the report) when the machine is far
  * slower than the step counts were sized for. The sizes come from measurements on the phantoms
- * (docs/findings/training-recipe.md): at 3 mm a whole abdomen is 120 x 100 x 80 voxels and a 32^3
+ * (docs/training-recipe.md): at 3 mm a whole abdomen is 120 x 100 x 80 voxels and a 32^3
  * patch (96 mm) holds whole lesions with their surroundings; a U-Net of widths 8-16-32 with the
  * class-balanced crops and the batch Dice + tumor-weighted CE of the recipe finds the phantom
  * lesions within the step counts below (production training: a GPU, 1.5 mm, 96^3).
@@ -57,10 +57,10 @@ export const FULL_PLAN: DemoPlan = {
   patch: 32,
   model: { baseChannels: 4, depth: 3 },
   phantoms: { labeled: 6, validation: 2, unlabeled: 10, heldOut: 7, tumorsPerCase: 2 },
-  crops: { segmentation: 2, synthesis: 2 },
+  crops: { segmentation: 2, synthesis: 1 },
   steps: { baseline: 1200, synthesis: 200, freetumor: 1200 },
-  validateEvery: 200,
-  idleStepSeconds: { baseline: 0.25, synthesis: 0.8, freetumor: 0.35 },
+  validateEvery: 300,
+  idleStepSeconds: { baseline: 0.25, synthesis: 0.45, freetumor: 0.3 },
   warmupSteps: 20,
   lr: { segmentation: 3e-3, synthesis: 5e-4 },
   tumorType: 'random',

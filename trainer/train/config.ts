@@ -8,9 +8,9 @@ import { QUALITY_RULE_POLICIES, type QualityRulePolicy } from '../../shared/infe
 
 const side = z.number().int().min(8).max(512);
 
-/** The recipe's crop centres (measured: docs/findings/training-recipe.md). */
+/** The recipe's crop centres (measured: docs/training-recipe.md). */
 export const DEFAULT_CROPS = { tumor: 1 / 3, organ: 1 / 3, body: 1 / 3 };
-/** The recipe's segmentation loss (measured: docs/findings/training-recipe.md). */
+/** The recipe's segmentation loss (measured: docs/training-recipe.md). */
 export const DEFAULT_LOSS = { dice: 'batch' as const, tumorWeight: 5 };
 const patchSize = z
   .union([side, z.tuple([side, side, side])])
