@@ -48,6 +48,8 @@ export interface DicomSource {
   frameOfReferenceUid: string;
   modality: string;
   transferSyntax: string;
+  /** Whether any slice has RescaleSlope != 1 or RescaleIntercept != 0 (applied to the volume). */
+  rescaled: boolean;
   /** Per slice k (the volume's third index): the source instance. */
   slices: Array<{ sopClassUid: string; sopInstanceUid: string }>;
   /** The other series found beside the one read. */
@@ -140,6 +142,7 @@ export async function readDicomSeries(
       frameOfReferenceUid: first.frameOfReferenceUid,
       modality: first.modality,
       transferSyntax: first.transferSyntax,
+      rescaled: chosen.some((i) => i.slope !== 1 || i.intercept !== 0),
       slices,
       otherSeries: summarize(groups).filter((s) => s.seriesInstanceUid !== first.seriesInstanceUid),
       skippedFiles: skipped,

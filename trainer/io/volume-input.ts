@@ -30,6 +30,10 @@ export interface ReadVolumeOptions {
   dicomLimits?: Partial<DicomLimits>;
 }
 
+/** Help text of the commands' --series option. */
+export const SERIES_OPTION_HELP =
+  'DICOM input holding several series: the SeriesInstanceUID to read (the error for such input lists them)';
+
 /** Folder depth searched for DICOM files (PACS exports nest patient/study/series folders). */
 const MAX_FOLDER_DEPTH = 8;
 
