@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { affinesClose, applyAffine } from '../shared/geometry/affine.ts';
 import { cropOrPad } from '../shared/geometry/crop.ts';
@@ -33,6 +34,12 @@ function expectSameWorldVolume(a: Volume, b: Volume, tol = 1e-4): void {
   expect(ca.dims).toEqual(cb.dims);
   expect(affinesClose(ca.affine, cb.affine, tol)).toBe(true);
   expect(Array.from(ca.data)).toEqual(Array.from(cb.data));
+}
+
+const BIN = fileURLToPath(new URL('../bin/freetumor.js', import.meta.url));
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 }
 
 async function errorOf(p: Promise<unknown>): Promise<Error> {
@@ -194,6 +201,38 @@ describe.skipIf(!hasPydicom || !TOTALSEG_CT)('DICOM series input (pydicom cross-
     const e = await errorOf(readVolumeInput(folder, 'image'));
     expect(e.message).toContain('JPEG Baseline (Process 1, lossy) (1.2.840.10008.1.2.4.50) is not supported');
     expect(e.message).toContain('lossy compression alters HU values');
+  });
+
+  it('freetumor convert: a DICOM series -> NIfTI with the world coordinates and HU pydicom reads', () => {
+    const folder = join(dir, 'cli-convert');
+    writeSeries(applyReorientation(small, reorientationTo(small.affine, 'LPI')), folder, {
+      stored: 'uint16',
+      intercept: -1024,
+      ...PATIENT,
+    });
+    const out = join(dir, 'converted.nii.gz');
+    const r = cli('convert', folder, out, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const nifti = readNifti(readFileSync(out));
+    const py = readWithPydicom(folder);
+    expect(nifti.dims).toEqual(py.dims);
+    // The NIfTI sform is float32: world coordinates agree to float32 precision.
+    expect(affinesClose(nifti.affine, py.affine, 1e-4)).toBe(true);
+    expect(Array.from(nifti.data, Number)).toEqual(Array.from(py.data));
+    const info = cli('info', folder, '--json');
+    expect(info.status).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      format: 'dicom',
+      dims: py.dims,
+      orientation: 'LPS',
+      scaled: true,
+      dicom: { container: 'folder', modality: 'CT', slices: 24, transferSyntax: '1.2.840.10008.1.2.1' },
+    });
+    expectNoPatientData(info.stdout + info.stderr + r.stdout);
+    const text = cli('info', folder);
+    expect(text.stdout).toContain('DICOM series (folder): CT, 24 slices');
+    expectNoPatientData(text.stdout);
   });
 
   it('a single DICOM file, an empty folder and a zip over the file limit are clear errors', async () => {

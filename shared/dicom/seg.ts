@@ -101,7 +101,8 @@ export function writeDicomSeg(
   if (source && source.slices.length !== nz) {
     throw new Error('internal: the mask has a different slice count than its DICOM source');
   }
-  if (structures.length === 0) throw new FreeTumorError('invalid_argument', 'a DICOM-SEG needs at least one segment');
+  if (structures.length === 0)
+    throw new FreeTumorError('invalid_argument', 'a DICOM-SEG needs at least one segment');
   const geo = planeGeometry(mask);
   const plane = nx * ny;
   // Frames: every (segment, slice) with at least one voxel, segment-major, slices in grid order.
@@ -272,7 +273,9 @@ export function writeDicomSeg(
     MediaStorageSOPInstanceUID: sopInstanceUid,
     TransferSyntaxUID: EXPLICIT_LITTLE_ENDIAN,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
-    ImplementationVersionName: `FREETUMOR_${options.software.version}`.replace(/[^A-Z0-9_.]/gi, '_').slice(0, 16),
+    ImplementationVersionName: `FREETUMOR_${options.software.version}`
+      .replace(/[^A-Z0-9_.]/gi, '_')
+      .slice(0, 16),
   });
   const dict = new DicomDict(meta);
   dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);

@@ -4,7 +4,8 @@
  * cannot import pydicom (CI installs Debian's python3-pydicom and python3-gdcm).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Affine, Dims3, Volume } from '../../shared/volume/volume.ts';
@@ -50,20 +51,18 @@ export interface SeriesOptions {
 /** Writes `volume` (integer values) as a series in `dir`, slice k = the volume's k plane. */
 export function writeSeries(volume: Volume, dir: string, options: SeriesOptions = {}): void {
   const raw = Int16Array.from(volume.data, (v) => Math.round(v));
-  const rawPath = `${dir}.raw`;
-  writeFileSync(rawPath, new Uint8Array(raw.buffer));
-  const specPath = `${dir}.json`;
-  writeFileSync(
-    specPath,
-    JSON.stringify({
-      raw: rawPath,
-      dims: volume.dims,
-      affine_lps: flipXY(volume.affine),
-      out: dir,
-      ...options,
-    }),
-  );
-  run('make_series.py', [specPath]);
+  // Spec and voxels in a scratch folder of their own: nothing is added beside the series.
+  const scratch = mkdtempSync(join(tmpdir(), 'ft-series-'));
+  try {
+    const rawPath = join(scratch, 'volume.raw');
+    writeFileSync(rawPath, new Uint8Array(raw.buffer));
+    const specPath = join(scratch, 'spec.json');
+    const spec = { raw: rawPath, dims: volume.dims, affine_lps: flipXY(volume.affine), out: dir, ...options };
+    writeFileSync(specPath, JSON.stringify(spec));
+    run('make_series.py', [specPath]);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** The series as pydicom + numpy read it: RAS affine, float32 values. */
@@ -71,9 +70,11 @@ export function readWithPydicom(
   dir: string,
   seriesUid?: string,
 ): { dims: Dims3; affine: Affine; data: Float32Array } {
-  const out = `${dir}.pyread.raw`;
+  const scratch = mkdtempSync(join(tmpdir(), 'ft-pyread-'));
+  const out = join(scratch, 'volume.raw');
   const r = JSON.parse(run('read_series.py', [dir, out, ...(seriesUid ? [seriesUid] : [])]));
   const bytes = readFileSync(out);
+  rmSync(scratch, { recursive: true, force: true });
   const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   return { dims: r.dims, affine: Float64Array.from(flipXY(Float64Array.from(r.affine_lps))), data };
 }
