@@ -6,6 +6,7 @@
  */
 import dcmjs from 'dcmjs';
 import { FreeTumorError } from '../errors.ts';
+import { isDicomPart10 } from './detect.ts';
 
 // dcmjs warns on the console about odd values (which may quote them): keep it silent.
 dcmjs.log.setLevel('silent');
@@ -57,17 +58,6 @@ export interface DicomInstance {
   hasPixelData: boolean;
   /** Raw tag entries of PATIENT_STUDY_TAGS, for derived objects only. */
   patientStudy: TagDict;
-}
-
-/** True when the bytes start like a Part 10 file (128-byte preamble then "DICM"). */
-export function isDicomPart10(bytes: Uint8Array): boolean {
-  return (
-    bytes.length >= 132 &&
-    bytes[128] === 0x44 &&
-    bytes[129] === 0x49 &&
-    bytes[130] === 0x43 &&
-    bytes[131] === 0x4d
-  );
 }
 
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {

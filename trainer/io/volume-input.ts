@@ -5,10 +5,13 @@
  * Errors are one line that names the limit or the problem, never the path, a file name or a header
  * field: user paths and DICOM patient data do not reach logs.
  */
+import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { isDicomPart10 } from '../../shared/dicom/detect.ts';
 import type { DicomFile, DicomSource } from '../../shared/dicom/read-series.ts';
 import { DEFAULT_DICOM_LIMITS, type DicomLimits } from '../../shared/dicom/series.ts';
+import { isZip } from '../../shared/dicom/zip.ts';
 import { FreeTumorError, LimitError } from '../../shared/errors.ts';
 import { type NiftiReadInfo, readNiftiAsync, readNiftiHeader } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
@@ -60,10 +63,20 @@ export async function readVolumeInput(
       `${what} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
-  const { isZip, zipEntries } = await import('../../shared/dicom/zip.ts');
-  if (isZip(bytes))
-    return { ...(await readDicom(zipEntries(bytes, limits), options, what)), kind: 'dicom-zip' };
-  const { isDicomPart10 } = await import('../../shared/dicom/instance.ts');
+  return readVolumeBytes(bytes, what, options);
+}
+
+/** readVolumeInput for the bytes of a file already read: NIfTI, or a zip of a DICOM series. */
+export async function readVolumeBytes(
+  bytes: Uint8Array,
+  what: string,
+  options: ReadVolumeOptions = {},
+): Promise<VolumeInput> {
+  if (isZip(bytes)) {
+    const { zipEntries } = await import('../../shared/dicom/zip.ts');
+    const files = zipEntries(bytes, { ...DEFAULT_DICOM_LIMITS, ...options.dicomLimits });
+    return { ...(await readDicom(files, options, what)), kind: 'dicom-zip' };
+  }
   if (isDicomPart10(bytes)) {
     throw new FreeTumorError(
       'invalid_argument',
@@ -72,6 +85,27 @@ export async function readVolumeInput(
   }
   const header = readNiftiHeader(bytes);
   return { volume: await readNiftiAsync(bytes), kind: 'nifti', nifti: header };
+}
+
+/**
+ * A content key of an input for caches: the SHA-256 of a file's bytes (so a NIfTI key is the plain
+ * file hash), or for a folder the SHA-256 over its files' relative names and hashes.
+ */
+export async function inputKey(path: string): Promise<string> {
+  const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  if (!(await stat(path)).isDirectory()) return sha(await readFile(path));
+  const h = createHash('sha256');
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) h.update(`${relative(path, p)}\0${sha(await readFile(p))}\n`);
+    }
+  };
+  await walk(path);
+  return h.digest('hex');
 }
 
 /** readVolumeInput's volume only. */

@@ -5,10 +5,10 @@
  * go on; the summary lists every case and the command exits non-zero when any failed. Progress: a bar
  * on a terminal, else one line per case on stderr (the case number, never its name).
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isFreeTumorError } from '../../shared/errors.ts';
 import { CliError, log } from '../cli/output.ts';
+import { inputEntries } from '../io/case-files.ts';
 import type { LocalModel } from '../runners/local-model.ts';
 import { type CaseSummary, type CaseTargets, type SegmentCaseOptions, segmentCase } from './case.ts';
 
@@ -18,25 +18,16 @@ export interface BatchCase {
   path: string;
 }
 
-/** The cases of `dir` in name order; other files are skipped (counted). */
+/** The cases of `dir` in name order (trainer/io/case-files.ts); other files are skipped (counted). */
 export async function listCases(dir: string): Promise<{ cases: BatchCase[]; skipped: number }> {
-  let entries: import('node:fs').Dirent[];
+  let listed: Awaited<ReturnType<typeof inputEntries>>;
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    listed = await inputEntries(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new CliError(code === 'ENOENT' ? '--input-dir not found' : `--input-dir cannot be read (${code})`);
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const cases: BatchCase[] = [];
-  let skipped = 0;
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    const m = /^(.+?)(\.nii\.gz|\.nii|\.zip)$/i.exec(e.name);
-    if (e.isDirectory()) cases.push({ id: e.name, path: join(dir, e.name) });
-    else if (e.isFile() && m) cases.push({ id: m[1], path: join(dir, e.name) });
-    else skipped++;
-  }
+  const cases = listed.entries.map((e) => ({ id: e.stem, path: e.path }));
   const seen = new Map<string, number>();
   cases.forEach((c, i) => {
     const other = seen.get(c.id);
@@ -44,7 +35,7 @@ export async function listCases(dir: string): Promise<{ cases: BatchCase[]; skip
       throw new CliError(`--input-dir cases ${other + 1} and ${i + 1} would write the same output name`);
     seen.set(c.id, i);
   });
-  return { cases, skipped };
+  return { cases, skipped: listed.skipped };
 }
 
 export function caseTargets(
