@@ -150,6 +150,20 @@ describe.skipIf(!hasPydicom || !TOTALSEG_CT)('DICOM series input (pydicom cross-
     }
   });
 
+  it('files over the 64 KiB header read: pixel data inside the head, and a header longer than it', async () => {
+    // 256 x 200 slices (100 KiB of pixels): the head read stops at the pixel data tag.
+    const wide = cropOrPad(ct, [-70, -50, 40], [256, 200, 3], -1024);
+    for (const [name, pad] of [
+      ['big-slices', 0],
+      ['big-header', 80_000],
+    ] as const) {
+      const folder = join(dir, name);
+      writeSeries(wide, folder, pad ? { pad_bytes: pad } : {});
+      const input = await readVolumeInput(folder, 'image');
+      expectSameWorldVolume(input.volume, wide);
+    }
+  });
+
   it('a non-integer rescale gives float32 HU', async () => {
     const folder = join(dir, 'slope');
     const even = { ...small, data: Float32Array.from(small.data, (v) => 2 * Math.round(v / 2)) };

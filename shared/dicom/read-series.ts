@@ -65,6 +65,7 @@ export interface DicomSeriesVolume {
 }
 
 const HEAD_BYTES = 64 * 1024;
+const DEFLATED = '1.2.840.10008.1.2.1.99';
 
 type Indexed = DicomInstance & { file: number };
 
@@ -86,11 +87,17 @@ export async function readDicomSeries(
       skipped++;
       continue;
     }
+    // A head is trusted only when its parse reached the pixel data (every header element before it
+    // was whole) and the dataset is not deflated (a cut deflate stream is not a cut dataset).
     let header =
       file.readHead && file.size > HEAD_BYTES
         ? parseInstanceHeader(await file.readHead(HEAD_BYTES))
         : 'truncated';
-    if (header === 'truncated') header = parseInstanceHeader(await file.read());
+    if (
+      header === 'truncated' ||
+      (header !== null && (!header.hasPixelData || header.transferSyntax === DEFLATED))
+    )
+      header = parseInstanceHeader(await file.read());
     if (header === 'truncated')
       throw new FreeTumorError('invalid_argument', `DICOM file ${f + 1} of the input cannot be parsed`);
     if (header === null) {

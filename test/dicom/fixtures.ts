@@ -46,6 +46,7 @@ export interface SeriesOptions {
   patient_id?: string;
   birth_date?: string;
   label_syntax?: string;
+  pad_bytes?: number;
 }
 
 /** Writes `volume` (integer values) as a series in `dir`, slice k = the volume's k plane. */

@@ -5,7 +5,7 @@ affine_lps (16 numbers, row-major, voxel -> LPS mm), out (folder), and options: 
 explicit, deflated, rle, jpeg-lossless, jpeg-ls, jpeg2000), stored (int16 | uint16), intercept, slope,
 file_order (sorted | reversed | shuffled), tilt_mm (shift per slice along the column cosine), drop_slice,
 series_uid, study_uid, modality, first_file (index for file names), label_syntax (a UID to label
-encapsulated native bytes with). Slice k of the series is voxel plane k; pixel (row r, column c) is
+encapsulated native bytes with), pad_bytes (a private element of that size before the pixel data). Slice k of the series is voxel plane k; pixel (row r, column c) is
 voxel (c, r, k). Works with pydicom 2.3 (Debian) and 3.x; the JPEG family is transcoded with GDCM (python3-gdcm).
 """
 import json
@@ -140,6 +140,10 @@ def main():
         ds.RescaleSlope = ds_str(slope)
         ds.RescaleType = "HU"
         ds.PixelData = pixels.tobytes()
+        if spec.get("pad_bytes"):
+            # A private element that pushes the pixel data past the reader's 64 KiB head.
+            ds.add_new(0x00090010, "LO", "FREETUMOR TEST")
+            ds.add_new(0x00091001, "OB", bytes(int(spec["pad_bytes"])))
         path = os.path.join(spec["out"], "IM%05d.dcm" % (first + n))
         if spec.get("label_syntax"):
             # Native bytes, encapsulated and labelled with a syntax the reader must refuse unread.
