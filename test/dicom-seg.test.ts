@@ -21,6 +21,8 @@ import { readVolumeInput } from '../trainer/io/volume-input.ts';
 import { flipXY, hasPydicom, PYTHON, writeSeries } from './dicom/fixtures.ts';
 
 const READ_SEG = fileURLToPath(new URL('./dicom/read_seg.py', import.meta.url));
+/** highdicom from PyPI, where .ci/run could install it (absent here: the check is skipped). */
+const PYDEPS = fileURLToPath(new URL('../.cache/pydeps', import.meta.url));
 const SOFTWARE = {
   software: { name: 'freetumor', version: '0.1.0' },
   algorithm: { name: 'test-model', version: 'v1' },
@@ -52,6 +54,7 @@ function readSeg(seg: string, grid: Volume, source?: string): { summary: SegSumm
   const raw = `${seg}.labels.raw`;
   const r = spawnSync(PYTHON, [READ_SEG, seg, gridPath, raw, ...(source ? [source] : [])], {
     encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: PYDEPS },
   });
   if (r.status !== 0) throw new Error(`read_seg.py failed: ${r.stderr}`);
   return { summary: JSON.parse(r.stdout), labels: new Uint8Array(readFileSync(raw)) };
