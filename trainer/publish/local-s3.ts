@@ -183,10 +183,23 @@ function extensions(server: S3rver, state: { held: Held | null; pending: KoaCont
           return s3Error(ctx, 501, 'NotImplemented', 'If-None-Match on writes takes only *');
         }
         if (ifNoneMatch !== undefined && current !== null) {
-          return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          return s3Error(
+            ctx,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+          );
         }
-        if (ifMatch !== undefined && (current === null || current.replace(/"/g, '') !== ifMatch.replace(/"/g, ''))) {
-          return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+        if (
+          ifMatch !== undefined &&
+          (current === null || current.replace(/"/g, '') !== ifMatch.replace(/"/g, ''))
+        ) {
+          return s3Error(
+            ctx,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+          );
         }
       }
       await next();
@@ -213,18 +226,19 @@ export async function startLocalS3(buckets: string[]): Promise<LocalS3> {
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
   stack.splice(2, 0, extensions(server, state));
   const { port } = await server.run();
+  const release = () => {
+    state.held = null;
+    for (const ctx of state.pending.splice(0)) ctx.req.destroy();
+  };
   return {
     endpoint: `http://127.0.0.1:${port}`,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     hold(match, onHeld) {
       state.held = { match, onHeld };
     },
-    release() {
-      state.held = null;
-      for (const ctx of state.pending.splice(0)) ctx.req.destroy();
-    },
+    release,
     async close() {
-      this.release();
+      release();
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },
