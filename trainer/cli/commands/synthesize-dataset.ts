@@ -38,10 +38,10 @@ export function register(program: Command): void {
     .description(
       'synthetic tumor variants of a whole nnU-Net/MSD data set (local or s3://), sharded, resumable, with optional generator and quality control',
     )
-    .requiredOption('--data <dir|s3://bucket/prefix>', 'input data set with imagesTr/ and labelsTr/')
-    .requiredOption(
+    .option('--data <dir|s3://bucket/prefix>', 'input data set with imagesTr/ and labelsTr/ (required)')
+    .option(
       '--out <dir|s3://bucket/prefix>',
-      'output (same layout, plus dataset.json after the merge)',
+      'output (same layout, plus dataset.json after the merge) (required)',
     )
     .option('--variants <n>', 'variants per case', integer('--variants', 1), 1)
     .option('--workers <k>', 'worker threads (default: CPU cores)', integer('--workers', 1))
@@ -74,6 +74,9 @@ export function register(program: Command): void {
     )
     .option('--json', 'print one JSON object')
     .action(async (opts: DatasetCliOptions) => {
+      // Checked here, not by commander: it would demand them of the `merge` subcommand too.
+      if (!opts.data) throw new CliError("required option '--data <dir|s3://bucket/prefix>' not specified");
+      if (!opts.out) throw new CliError("required option '--out <dir|s3://bucket/prefix>' not specified");
       const { synthesizeDataset } = await import('../../data/synthesize-dataset/run.ts');
       const { shardFrom } = await import('../../data/synthesize-dataset/plan.ts');
       const bar = await progressBar();
@@ -96,15 +99,16 @@ export function register(program: Command): void {
       });
     });
 
+  // `merge` takes the parent's --out, --endpoint and --json (commander hands every option of the
+  // parent to it wherever it stands on the line).
   command
     .command('merge')
     .description(
-      'join finished shards: dataset.json, the state file and summary.json (refuses while shards are missing)',
+      'join finished shards: dataset.json, the state file and summary.json (refuses while shards are missing); takes --out [--endpoint] [--json]',
     )
-    .requiredOption('--out <dir|s3://bucket/prefix>', 'the run output the shards wrote')
-    .option('--endpoint <url>', 'S3 endpoint for s3:// URIs [FREETUMOR_S3_ENDPOINT]', endpoint)
-    .option('--json', 'print one JSON object')
-    .action(async (opts: { out: string; endpoint?: string; json?: boolean }) => {
+    .action(async (_: unknown, cmd: Command) => {
+      const opts = cmd.parent?.opts() as { out?: string; endpoint?: string; json?: boolean };
+      if (!opts.out) throw new CliError("required option '--out <dir|s3://bucket/prefix>' not specified");
       const { openLocation } = await import('../../storage/object-store.ts');
       const { mergeRun } = await import('../../data/synthesize-dataset/merge.ts');
       const out = openLocation(opts.out, opts);
