@@ -5,6 +5,9 @@
  * marker), the merge, and every output object byte-identical to the 1-shard run's.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom } from '../shared/phantom/phantom.ts';
@@ -147,8 +150,9 @@ describe('synthesize-dataset over S3 in shards', () => {
     expect(early.stderr).toContain('1 of 6 variants have no marker yet (shards 1/3 of 3)');
     expect(await store.get('three/dataset.json')).toBeNull();
 
-    // The retry redoes only the case that had no marker.
-    expect(await ok(synth('three', ['--shard', '1/3']))).toMatchObject({ done: 1, skipped: 1 });
+    // The retry redoes only the case that had no marker, and, being the last shard, merges.
+    const last = await ok(synth('three', ['--shard', '1/3']));
+    expect(last).toMatchObject({ done: 1, skipped: 1, merge: { variants: CASES } });
     const merged = await ok([
       'synthesize-dataset',
       'merge',
@@ -175,6 +179,48 @@ describe('synthesize-dataset over S3 in shards', () => {
       realism: null,
     });
   }, 240_000);
+
+  it('training reads the merged data set from S3 through the data-set reader, with a content-keyed cache', async () => {
+    const { listDataset } = await import('../trainer/data/dataset.ts');
+    const { preprocessToCache } = await import('../trainer/data/preprocess.ts');
+    const work = mkdtempSync(join(tmpdir(), 'ft-s3-data-'));
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      FREETUMOR_S3_ENDPOINT: s3.endpoint,
+      R2_ACCESS_KEY_ID: 'S3RVER',
+      R2_SECRET_ACCESS_KEY: 'S3RVER',
+      FREETUMOR_DATA_DIR: join(work, 'downloads'),
+    });
+    try {
+      const d = {
+        name: 'syn',
+        format: 'msd' as const,
+        path: 's3://freetumor/one',
+        labelMap: 'freetumor',
+        organ: 'liver' as const,
+        repeat: 1,
+        unlabeled: true,
+      };
+      const cases = await listDataset(d);
+      expect(cases.map((c) => c.id)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `case${i}_syn0`));
+      expect(cases.every((c) => c.labeled)).toBe(true);
+      const params = {
+        spacing: [8, 8, 8] as [number, number, number],
+        window: [-175, 250] as [number, number],
+        labelMap: 'freetumor',
+        organ: 'liver' as const,
+      };
+      const first = await preprocessToCache(cases[0], params, join(work, 'cache'));
+      // Listed again (a new download folder): the same content hits the same cache entry.
+      process.env.FREETUMOR_DATA_DIR = join(work, 'downloads-2');
+      const again = await listDataset(d);
+      expect(again[0].image).not.toBe(cases[0].image);
+      expect(await preprocessToCache(again[0], params, join(work, 'cache'))).toBe(first);
+    } finally {
+      process.env = saved;
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('refuses a bad shard and other options on the same output with one line', async () => {
     const bad = await freetumor(synth('one', ['--shard', '3/3'])).done;

@@ -264,7 +264,19 @@ export async function synthesizeDataset(o: SynthesizeDatasetOptions): Promise<Sh
       failed,
       seconds: Math.round(seconds * 100) / 100,
     };
-    if (o.shard.count === 1) result.merge = await mergeRun(output.store, output.prefix);
+    if (o.shard.count === 1) {
+      result.merge = await mergeRun(output.store, output.prefix);
+    } else {
+      // Every shard tries the merge once its markers are written: the last one to finish sees all
+      // markers (S3 and R2 list with read-after-write consistency) and writes dataset.json, so an
+      // array job needs no follow-up step. Two shards finishing together write the same bytes.
+      try {
+        result.merge = await mergeRun(output.store, output.prefix);
+      } catch (e) {
+        if (!(e instanceof FreeTumorError && e.code === 'not_found')) throw e;
+        log(`merge: not yet (${e.message.split(';')[0]}); the last shard to finish merges`);
+      }
+    }
     return result;
   } finally {
     input.close();
