@@ -245,15 +245,21 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
     return { jobId, status: 'busy', version: '', attempts: 0, resumedFrom: {} };
   }
   /** Every later write of the record: conditional on our last one, else the job is someone else's. */
+  // Writes are queued: the heartbeat and a phase change must not race each other's ETag.
   let lost = false;
-  const writeState = async (_store: ObjectStore, s: JobState) => {
-    if (lost) throw new ClaimLost(jobId);
-    const next = await writeStateIf(store, s, etag);
-    if (next === null) {
-      lost = true;
-      throw new ClaimLost(jobId);
-    }
-    etag = next;
+  let queue: Promise<unknown> = Promise.resolve();
+  const writeState = (_store: ObjectStore, s: JobState): Promise<void> => {
+    const write = queue.then(async () => {
+      if (lost) throw new ClaimLost(jobId);
+      const next = await writeStateIf(store, s, etag);
+      if (next === null) {
+        lost = true;
+        throw new ClaimLost(jobId);
+      }
+      etag = next;
+    });
+    queue = write.catch(() => {});
+    return write;
   };
   log(`job ${jobId} attempt ${state.attempts}: ${manifest.cases.length} cases, version ${state.version}`);
 
