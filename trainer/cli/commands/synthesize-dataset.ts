@@ -55,10 +55,13 @@ export function register(program: Command): void {
     .option('--count <n>', 'number of tumors per variant', integer('--count', 1))
     .option('--seed <n>', 'base random seed', integer('--seed', 0), 0)
     .option('--mode <mode>', 'darken (abdomen) or brighten', 'darken')
-    .option('--generator <dir>', 'exported generator folder: its learned difference map instead of a scalar')
+    .option(
+      '--generator <dir>',
+      'exported generator folder or s3:// prefix (published models with latest.json): its learned difference map',
+    )
     .option(
       '--quality <dir>',
-      'exported models folder with a segmentor (and/or discriminator): keep a tumor only if QC accepts it',
+      'models folder or s3:// prefix with a segmentor (and/or discriminator): keep a tumor only if QC accepts it',
     )
     .option(
       '--attempts <n>',

@@ -14,6 +14,7 @@ import { MODEL_ROLES } from '../../../shared/model/manifest.ts';
 import { SYNTHESIS_TYPES, type SynthesisType } from '../../../shared/synthesis/tumors.ts';
 import { openLocation, type S3Settings } from '../../storage/object-store.ts';
 import { type MergeResult, mergeRun } from './merge.ts';
+import { resolveModelDir } from './models.ts';
 import {
   claimPlan,
   DEFAULT_ATTEMPTS,
@@ -48,9 +49,12 @@ export interface SynthesizeDatasetOptions extends S3Settings {
   count?: number;
   seed: number;
   mode: string;
-  /** Exported generator folder: its per-voxel difference map instead of a scalar. */
+  /**
+   * Exported generator folder (or s3:// prefix: a model folder, or published models with
+   * latest.json): its per-voxel difference map instead of a scalar.
+   */
   generator?: string;
-  /** Exported models folder with a segmentor (and/or discriminator): quality control with retries. */
+  /** Models with a segmentor (and/or discriminator), local or s3:// as above: QC with retries. */
   quality?: string;
   attempts?: number;
   shard: Shard;
@@ -107,6 +111,9 @@ function check(o: SynthesizeDatasetOptions): void {
 export async function synthesizeDataset(o: SynthesizeDatasetOptions): Promise<ShardResult> {
   check(o);
   const log = o.log ?? (() => {});
+  // s3:// models (a published prefix with latest.json, or one model folder) are fetched once here.
+  if (o.generator) o = { ...o, generator: await resolveModelDir(o.generator, o) };
+  if (o.quality) o = { ...o, quality: await resolveModelDir(o.quality, o) };
   const input = openLocation(o.data, o);
   const output = openLocation(o.out, o);
   try {

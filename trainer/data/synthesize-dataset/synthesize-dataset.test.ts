@@ -16,6 +16,8 @@ import { writeNifti } from '../../../shared/volume/nifti.ts';
 import { writeModelDir } from '../../export/manifest-writer.ts';
 import { exportToOnnx } from '../../export/onnx.ts';
 import { testManifestFields, tinyUNet } from '../../export/test-model.ts';
+import { startLocalS3 } from '../../publish/local-s3.ts';
+import { publishModels } from '../../publish/r2.ts';
 import { attemptSeed, parseShard, shardFrom, variantSeed } from './plan.ts';
 import { synthesizeDataset } from './run.ts';
 
@@ -128,6 +130,35 @@ describe('synthesize-dataset with a generator and quality control', () => {
     await expect(
       synthesizeDataset({ ...base(), out, quality: join(work, 'always'), attempts: 3 }),
     ).rejects.toThrow(/other options or models/);
+  }, 120_000);
+});
+
+describe('models from S3', () => {
+  it('uses the published (latest.json) generator and QC segmentor of an s3:// prefix', async () => {
+    const s3 = await startLocalS3(['models']);
+    const saved = { ...process.env };
+    Object.assign(process.env, { R2_ACCESS_KEY_ID: 'S3RVER', R2_SECRET_ACCESS_KEY: 'S3RVER' });
+    try {
+      const target = { bucket: 'models', endpoint: s3.endpoint, credentials: s3.credentials };
+      await publishModels(join(work, 'gen'), target);
+      await publishModels(join(work, 'always'), target);
+      const out = join(work, 'from-s3');
+      const r = await synthesizeDataset({
+        ...base(),
+        out,
+        generator: 's3://models/models',
+        quality: 's3://models/models',
+        endpoint: s3.endpoint,
+      });
+      expect(r.merge).toMatchObject({ counts: { accepted: 2 }, acceptRate: 1 });
+      // The same models as the local run: the same bytes.
+      expect(readFileSync(join(out, 'imagesTr/c0_syn0_0000.nii.gz'))).toEqual(
+        readFileSync(join(work, 'accepted/imagesTr/c0_syn0_0000.nii.gz')),
+      );
+    } finally {
+      process.env = saved;
+      await s3.close();
+    }
   }, 120_000);
 });
 
