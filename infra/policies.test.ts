@@ -52,6 +52,7 @@ describe('policies catch bad inputs', () => {
   it('the good stack passes (baseline for every case below)', () => {
     expect(runPolicies(good)).toEqual([]);
     expect(policies.map((p) => p.name).sort()).toEqual([
+      'buckets-abort-incomplete-uploads',
       'buckets-private',
       'compute-scales-to-zero',
       'least-privilege-iam',
@@ -108,6 +109,14 @@ describe('policies catch bad inputs', () => {
       () =>
         broken(TYPES.computeEnvironment, (p) => {
           (p.computeResources as Record<string, unknown>).ec2Configurations = [{ imageType: 'ECS_AL2023' }];
+        }),
+    ],
+    [
+      'a bucket that keeps abandoned multipart uploads forever',
+      'buckets-abort-incomplete-uploads',
+      () =>
+        broken(TYPES.r2Lifecycle, (p) => {
+          p.rules = [];
         }),
     ],
     [

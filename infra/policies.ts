@@ -29,6 +29,7 @@ export interface Policy {
 export const TYPES = {
   r2Bucket: 'cloudflare:index/r2Bucket:R2Bucket',
   r2ManagedDomain: 'cloudflare:index/r2ManagedDomain:R2ManagedDomain',
+  r2Lifecycle: 'cloudflare:index/r2BucketLifecycle:R2BucketLifecycle',
   r2CustomDomain: 'cloudflare:index/r2CustomDomain:R2CustomDomain',
   workersScript: 'cloudflare:index/workersScript:WorkersScript',
   workersCron: 'cloudflare:index/workersCronTrigger:WorkersCronTrigger',
@@ -338,6 +339,31 @@ export const policies: Policy[] = [
         if (!managed.some((d) => d.props.bucketName === b.props.name)) {
           report(b.name, 'no R2ManagedDomain declares r2.dev access off for this bucket');
         }
+      }
+    },
+  },
+  {
+    name: 'buckets-abort-incomplete-uploads',
+    description: 'Every R2 bucket aborts multipart uploads abandoned by killed writers (lifecycle rule)',
+    validate(resources, report) {
+      const rules = ofType(resources, TYPES.r2Lifecycle);
+      for (const b of ofType(resources, TYPES.r2Bucket)) {
+        const mine = rules.filter((r) => r.props.bucketName === b.props.name);
+        const ok = mine.some((r) =>
+          ((r.props.rules ?? []) as Array<Record<string, unknown>>).some((rule) => {
+            const cond = (rule.abortMultipartUploadsTransition as { condition?: { maxAge?: number } })
+              ?.condition;
+            const prefix = (rule.conditions as { prefix?: string } | undefined)?.prefix;
+            return (
+              rule.enabled === true &&
+              prefix === '' &&
+              Number(cond?.maxAge) > 0 &&
+              Number(cond?.maxAge) <= 7 * 86_400
+            );
+          }),
+        );
+        if (!ok)
+          report(b.name, 'no enabled lifecycle rule aborts incomplete multipart uploads within 7 days');
       }
     },
   },

@@ -40,6 +40,18 @@ describe('cloudflare side', () => {
     expect(await value(stack.edge.bucketPublicAccess.bucketName)).toBe('freetumor-test');
   });
 
+  it('aborts multipart uploads abandoned for a day (a backstop for killed publishes)', async () => {
+    expect(await value(stack.edge.bucketLifecycle.bucketName)).toBe('freetumor-test');
+    expect(await value(stack.edge.bucketLifecycle.rules)).toEqual([
+      {
+        id: 'abort-incomplete-multipart-uploads',
+        enabled: true,
+        conditions: { prefix: '' },
+        abortMultipartUploadsTransition: { condition: { type: 'Age', maxAge: 86_400 } },
+      },
+    ]);
+  });
+
   it('binds the bucket, secrets as secret_text and vars as plain_text to the Worker', async () => {
     const bindings = await value(stack.edge.worker.bindings);
     const byName = new Map((bindings ?? []).map((b) => [b.name, b]));
@@ -235,6 +247,7 @@ describe('policies on the captured stack', () => {
     for (const t of [
       TYPES.r2Bucket,
       TYPES.r2ManagedDomain,
+      TYPES.r2Lifecycle,
       TYPES.workersScript,
       TYPES.workersCron,
       'cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain',
