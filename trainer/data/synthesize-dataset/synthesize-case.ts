@@ -7,6 +7,7 @@
  * segmentor detects the tumor).
  */
 import { isFreeTumorError } from '../../../shared/errors.ts';
+import { boundingBox, cropOrPad } from '../../../shared/geometry/crop.ts';
 import { type QualityScore, type ScoringModel, scoreSynthetic } from '../../../shared/inference/quality.ts';
 import type { OnnxRunner } from '../../../shared/inference/runner.ts';
 import { type OrganName, parseLabelMap } from '../../../shared/labels/labelmap.ts';
@@ -22,7 +23,7 @@ import {
   type VolumeSynthesisResult,
 } from '../../../shared/synthesis/whole-volume.ts';
 import { readNifti, writeNifti } from '../../../shared/volume/nifti.ts';
-import { makeVolume, type Volume } from '../../../shared/volume/volume.ts';
+import { type Dims3, makeVolume, type Volume } from '../../../shared/volume/volume.ts';
 import { attemptSeed, type VariantStatus } from './plan.ts';
 
 export interface VariantJob {
@@ -57,6 +58,32 @@ export type VariantOutcome =
       label: Uint8Array | null;
     }
   | { ok: false; code: string; message: string };
+
+/**
+ * The part of the CT the QC models look at: the synthetic tumor's box with half a model patch (in
+ * mm) on each side, so that a window centred on the tumor sees its full context. The reference's
+ * offline scripts likewise score a crop (the labels' box padded to at least 96 voxels), not the
+ * whole CT; the rule applied to the scores is the one in shared/inference/quality.ts.
+ */
+function scoringCrop(image: Volume, mask: Volume, models: SynthesisModels): { image: Volume; mask: Volume } {
+  const box = boundingBox(mask.data, mask.dims);
+  if (!box) return { image, mask };
+  let marginMm = 0;
+  for (const m of [models.segmentor, models.discriminator]) {
+    if (!m) continue;
+    const p = m.manifest.preprocessing;
+    for (let a = 0; a < 3; a++) marginMm = Math.max(marginMm, (p.patchSize[a] * p.spacing[a]) / 2);
+  }
+  const start = [0, 0, 0] as Dims3;
+  const size = [0, 0, 0] as Dims3;
+  for (let a = 0; a < 3; a++) {
+    const spacing = Math.hypot(image.affine[a], image.affine[4 + a], image.affine[8 + a]);
+    const margin = Math.ceil(marginMm / spacing);
+    start[a] = Math.max(0, box.start[a] - margin);
+    size[a] = Math.min(image.dims[a], box.start[a] + box.size[a] + margin) - start[a];
+  }
+  return { image: cropOrPad(image, start, size), mask: cropOrPad(mask, start, size) };
+}
 
 /** The synthetic voxels only (label 1): real tumors already in the label must not count for QC. */
 function syntheticOnly(before: Volume, after: Volume): Volume {
@@ -108,7 +135,8 @@ export async function synthesizeVariant(
       if (!qc) {
         return { ok: true, status: 'synthesized', attempts: 1, detection: null, realism: null, ...written() };
       }
-      const score = await scoreSynthetic(result.image, syntheticOnly(label, result.label), {
+      const crop = scoringCrop(result.image, syntheticOnly(label, result.label), models);
+      const score = await scoreSynthetic(crop.image, crop.mask, {
         segmentor: models.segmentor,
         discriminator: models.discriminator,
         syntheticLabel: 1,
