@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../random.ts';
 import { type Dims3, identityAffine } from '../volume/volume.ts';
+import { averageCases } from './cases.ts';
 import { binaryMask, dice, volumeMl, voxelMl } from './dice.ts';
 import { squaredDistanceTransform } from './edt.ts';
-import { averageCases } from './cases.ts';
 import { evaluateCase } from './evaluate.ts';
 import { lesionDetection } from './lesions.ts';
 import { normalizedSurfaceDistance, surfaceVoxels } from './nsd.ts';
