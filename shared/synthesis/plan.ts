@@ -21,8 +21,8 @@ import { TextureBank, type TextureSigmas } from './texture.ts';
 import {
   checkSpacing,
   REFERENCE_SPACING_MM,
-  type SynthesisType,
   type TumorType,
+  type TypeChoice,
   tumorShape,
   tumorTypes,
 } from './tumors.ts';
@@ -38,7 +38,7 @@ export interface SynthesisInput {
 }
 
 export interface PlanOptions {
-  type: SynthesisType;
+  type: TypeChoice;
   count?: number;
   /** Informational: recorded in the plan (the label is already merged for one organ). */
   organ?: string;

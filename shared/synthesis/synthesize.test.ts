@@ -122,6 +122,12 @@ describe('synthesize: statistics per type', () => {
       seen.add(p.tumors[0].type);
     }
     expect(seen.size).toBeGreaterThanOrEqual(3);
+    // A list restricts the draw to its types.
+    const listed = new Set<string>();
+    for (let s = 0; s < 12; s++)
+      listed.add(planSynthesis(organ, { type: ['tiny', 'small'], textures: bank }, new Rng(s)).tumors[0].type);
+    expect([...listed].sort()).toEqual(['small', 'tiny']);
+    expect(() => planSynthesis(organ, { type: [] }, new Rng(1))).toThrow('non-empty list');
     expect(planSynthesis(organ, { type: 'small', count: 2, textures: bank }, new Rng(1)).tumors).toHaveLength(
       2,
     );

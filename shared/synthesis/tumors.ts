@@ -72,8 +72,28 @@ export function checkSpacing(spacing: unknown): asserts spacing is Dims3 {
 /** Most tumors one call may ask for (a bound on work, not a method parameter). */
 export const MAX_TUMORS = 64;
 
+/**
+ * What a synthesis is asked to place: a type, `mix`, `random` (one of the four per tumor, p 0.25
+ * each), or a list of types (one of them per tumor, uniformly: `random` restricted to the sizes a
+ * data set's lesions have).
+ */
+export type TypeChoice = SynthesisType | readonly TumorType[];
+
 /** The list of tumor types one synthesis places, in order. */
-export function tumorTypes(type: SynthesisType, count: number | undefined, rng: Rng): TumorType[] {
+export function tumorTypes(type: TypeChoice, count: number | undefined, rng: Rng): TumorType[] {
+  if (typeof type !== 'string') {
+    const list: readonly TumorType[] = type;
+    if (list.length === 0 || !list.every((t) => TUMOR_TYPES.includes(t))) {
+      throw new FreeTumorError(
+        'invalid_argument',
+        `tumor types must be a non-empty list of ${TUMOR_TYPES.join(', ')}`,
+      );
+    }
+    if (count !== undefined && (!Number.isInteger(count) || count < 1 || count > MAX_TUMORS)) {
+      throw new FreeTumorError('invalid_argument', `tumor count must be an integer in 1..${MAX_TUMORS}`);
+    }
+    return Array.from({ length: count ?? 1 }, () => rng.pick(list));
+  }
   if (!SYNTHESIS_TYPES.includes(type)) {
     throw new FreeTumorError('invalid_argument', `tumor type must be one of ${SYNTHESIS_TYPES.join(', ')}`);
   }

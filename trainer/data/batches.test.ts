@@ -18,7 +18,7 @@ const spec: BatchSpec = {
   patchSize: [16, 16, 16],
   casesPerStep: 2,
   cropsPerCase: 2,
-  crops: { tumor: 1, organ: 1, body: 1 },
+  crops: { tumor: 1, organ: 1, body: 1, air: 0 },
   spacing: [12, 12, 12],
   augment: true,
   synthesis: 'organ',

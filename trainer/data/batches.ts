@@ -5,7 +5,7 @@
  */
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
-import { augmentPatch, type CropClasses, cropStart, extractPatch, sampleCenter } from './patches.ts';
+import { augmentPatch, type CropClasses, extractPatch, sampleCropStart } from './patches.ts';
 import { STREAM, stepRng } from './seeds.ts';
 import type { CaseStore } from './store.ts';
 import type { Planner, TumorTypeChoice } from './synthesis-planner.ts';
@@ -108,14 +108,8 @@ export function makeBatch(
     for (let r = 0; r < spec.cropsPerCase; r++) {
       const b = c * spec.cropsPerCase + r;
       const rng = stepRng(spec.seed, STREAM.crop, step, b);
-      const center = sampleCenter(tc.image, tc.label, tc.dims, spec.crops, rng);
-      let patch = extractPatch(
-        tc.image,
-        tc.label,
-        tc.dims,
-        cropStart(center, tc.dims, spec.patchSize),
-        spec.patchSize,
-      );
+      const start = sampleCropStart(tc.image, tc.label, tc.dims, spec.patchSize, spec.crops, rng);
+      let patch = extractPatch(tc.image, tc.label, tc.dims, start, spec.patchSize);
       if (spec.augment) patch = augmentPatch(patch, rng);
       images.set(patch.image, b * n);
       labels.set(patch.label, b * n);

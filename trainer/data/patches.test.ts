@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../shared/random.ts';
 import type { Dims3 } from '../../shared/volume/volume.ts';
-import { augmentPatch, cropStart, cutmixSlabs, extractPatch, sampleCenter } from './patches.ts';
+import {
+  augmentPatch,
+  cropStart,
+  cutmixSlabs,
+  extractPatch,
+  sampleCenter,
+  sampleCropStart,
+} from './patches.ts';
 
 const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
 
@@ -37,21 +44,48 @@ describe('patches', () => {
     const at = (c: Dims3) => c[0] + 10 * c[1] + 100 * c[2];
     const rng = new Rng(1);
     for (let t = 0; t < 5; t++) {
-      expect(at(sampleCenter(image, label, dims, { tumor: 1, organ: 0, body: 0 }, rng))).toBe(456);
-      expect(at(sampleCenter(image, label, dims, { tumor: 0, organ: 1, body: 0 }, rng))).toBe(123);
-      const body = at(sampleCenter(image, label, dims, { tumor: 0, organ: 0, body: 1 }, rng));
+      expect(at(sampleCenter(image, label, dims, { tumor: 1, organ: 0, body: 0, air: 0 }, rng))).toBe(456);
+      expect(at(sampleCenter(image, label, dims, { tumor: 0, organ: 1, body: 0, air: 0 }, rng))).toBe(123);
+      const body = at(sampleCenter(image, label, dims, { tumor: 0, organ: 0, body: 1, air: 0 }, rng));
       expect(body).toBeGreaterThanOrEqual(500);
       expect(label[body]).toBe(0);
     }
     // No tumor in this case: the tumor share goes to the organ.
     const noTumor = label.map((v) => (v === 2 ? 0 : v));
-    expect(at(sampleCenter(image, noTumor, dims, { tumor: 1, organ: 0, body: 0 }, rng))).toBe(123);
+    expect(at(sampleCenter(image, noTumor, dims, { tumor: 1, organ: 0, body: 0, air: 0 }, rng))).toBe(123);
     // Fractions are honoured: about half the crops on the tumor for {1, 1, 0}.
     let tumor = 0;
     for (let t = 0; t < 400; t++)
-      if (at(sampleCenter(image, label, dims, { tumor: 1, organ: 1, body: 0 }, rng)) === 456) tumor++;
+      if (at(sampleCenter(image, label, dims, { tumor: 1, organ: 1, body: 0, air: 0 }, rng)) === 456) tumor++;
     expect(tumor).toBeGreaterThan(160);
     expect(tumor).toBeLessThan(240);
+  });
+
+  it('air crops lie half to fully beyond one edge of the volume: zero-filled air, background label', () => {
+    const dims: Dims3 = [20, 16, 12];
+    const size: Dims3 = [8, 8, 8];
+    const image = new Float32Array(20 * 16 * 12).fill(0.5);
+    const label = new Uint8Array(20 * 16 * 12).fill(1);
+    const rng = new Rng(3);
+    let allAir = 0;
+    for (let t = 0; t < 200; t++) {
+      const start = sampleCropStart(image, label, dims, size, { tumor: 0, organ: 0, body: 0, air: 1 }, rng);
+      const outside = [0, 1, 2].filter(
+        (a) => start[a] < -size[a] / 2 + 1 || start[a] > dims[a] - size[a] / 2 - 1,
+      );
+      expect(outside.length).toBeGreaterThanOrEqual(1);
+      const p = extractPatch(image, label, dims, start, size);
+      const inside = p.image.reduce((n, v) => n + (v > 0 ? 1 : 0), 0);
+      expect(inside).toBeLessThanOrEqual(p.image.length / 2);
+      if (inside === 0) allAir++;
+    }
+    expect(allAir).toBeGreaterThan(20);
+    // Other classes stay inside the volume.
+    const s = sampleCropStart(image, label, dims, size, { tumor: 0, organ: 1, body: 0, air: 0 }, rng);
+    for (let a = 0; a < 3; a++) {
+      expect(s[a]).toBeGreaterThanOrEqual(0);
+      expect(s[a] + size[a]).toBeLessThanOrEqual(dims[a]);
+    }
   });
 
   it('augments image and label with the same spatial transform, deterministically per seed', () => {

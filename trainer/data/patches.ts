@@ -62,18 +62,26 @@ function unravel(index: number, dims: Dims3): Dims3 {
 }
 
 /**
- * Where crops are centred, as fractions (normalised to sum 1): on a real tumor voxel, on an organ
- * voxel, or on a body voxel (unlabeled, image above air). A class the case lacks passes its share
- * on (tumor -> organ -> body), so unlabeled cases centre on the organ instead.
+ * Where crops go, as fractions (normalised to sum 1): centred on a real tumor voxel, on an organ
+ * voxel, on a body voxel (unlabeled, image above air), or (`air`) half to fully outside the
+ * preprocessed volume. A class the case lacks passes its share on (tumor -> organ -> body), so
+ * unlabeled cases centre on the organ instead.
  *
  * Why not the reference's pos/neg over any labeled voxel: tumors are ~0.1-0.3% of a labeled CT, so
  * "positive" crops land on the organ most of the time and a tumor is in a crop rarely; negatives
- * could also land in air, which teaches nothing. Balancing by class keeps tumors in the batches.
+ * could land in air anywhere. Balancing by class keeps tumors in the batches.
+ *
+ * Why air crops: training volumes are cropped to the body (as the reference's CropForeground), but
+ * sliding-window inference covers the whole field of view, where many windows hold air only. With
+ * instance normalisation a constant patch normalises to zero, and a model that never saw one
+ * called it organ (measured: the demo's models labeled ~30% of their organ volume in air). Crops
+ * beyond the volume's edge are zero-filled, which is air after the window.
  */
 export interface CropClasses {
   tumor: number;
   organ: number;
   body: number;
+  air: number;
 }
 
 /** The windowed intensity above which a voxel is body, not air (window [-175, 250] HU: > -175 HU). */
@@ -110,24 +118,56 @@ export function classIndices(label: Uint8Array): ClassIndices {
 
 export type CropClass = keyof CropClasses;
 
-/** The class a crop is centred on, after passing the share of a class the case lacks on. */
+/** The class a crop is drawn from, after passing the share of a class the case lacks on. */
 export function pickCropClass(
   classes: CropClasses,
   has: { tumor: boolean; organ: boolean },
   rng: Rng,
 ): CropClass {
-  const total = classes.tumor + classes.organ + classes.body;
+  const total = classes.tumor + classes.organ + classes.body + classes.air;
   const u = rng.random() * (total > 0 ? total : 1);
-  let c: CropClass =
-    total <= 0 ? 'body' : u < classes.tumor ? 'tumor' : u < classes.tumor + classes.organ ? 'organ' : 'body';
+  let c: CropClass = 'body';
+  if (total > 0) {
+    if (u < classes.tumor) c = 'tumor';
+    else if (u < classes.tumor + classes.organ) c = 'organ';
+    else if (u < classes.tumor + classes.organ + classes.body) c = 'body';
+    else c = 'air';
+  }
   if (c === 'tumor' && !has.tumor) c = 'organ';
   if (c === 'organ' && !has.organ) c = 'body';
   return c;
 }
 
 /**
- * A crop centre of the class drawn from `classes` (see CropClasses): a uniform voxel of that class;
- * body voxels by rejection sampling (label 0 and image > BODY_THRESHOLD), falling back to any voxel.
+ * The start of a crop of `size` drawn from `classes` (see CropClasses): centred on a voxel of its
+ * class (kept inside the volume as cropStart does), or for `air` pushed beyond one random edge of
+ * the volume by half to all of its size (the other axes uniform), so it holds air only or a
+ * sliver of the body's edge.
+ */
+export function sampleCropStart(
+  image: Float32Array,
+  label: Uint8Array,
+  dims: Dims3,
+  size: Dims3,
+  classes: CropClasses,
+  rng: Rng,
+): Dims3 {
+  const idx = classIndices(label);
+  const c = pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+  if (c !== 'air') return cropStart(centerOfClass(image, label, dims, c, rng), dims, size);
+  const axis = rng.int(0, 2);
+  const far = rng.random() < 0.5;
+  const out = rng.int(Math.ceil(size[axis] / 2), size[axis]);
+  return [0, 1, 2].map((a) => {
+    if (a !== axis) return rng.int(Math.min(0, dims[a] - size[a]), Math.max(0, dims[a] - size[a]));
+    return far ? dims[a] - size[a] + out : -out;
+  }) as Dims3;
+}
+
+/**
+ * A crop centre of the class drawn from `classes` (see CropClasses; `air` counts as body here): a
+ * uniform voxel of that class; body voxels by rejection sampling (label 0 and image >
+ * BODY_THRESHOLD), falling back to any voxel.
  */
 export function sampleCenter(
   image: Float32Array,
@@ -138,8 +178,18 @@ export function sampleCenter(
 ): Dims3 {
   const idx = classIndices(label);
   const c = pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+  return centerOfClass(image, label, dims, c === 'air' ? 'body' : c, rng);
+}
+
+function centerOfClass(
+  image: Float32Array,
+  label: Uint8Array,
+  dims: Dims3,
+  c: Exclude<CropClass, 'air'>,
+  rng: Rng,
+): Dims3 {
   if (c !== 'body') {
-    const list = idx[c];
+    const list = classIndices(label)[c];
     return unravel(list[rng.int(0, list.length - 1)], dims);
   }
   const n = voxelCount(dims);

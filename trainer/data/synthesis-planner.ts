@@ -7,9 +7,11 @@
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import type { Rng } from '../../shared/random.ts';
 import { planSynthesis } from '../../shared/synthesis/index.ts';
+import type { TypeChoice } from '../../shared/synthesis/tumors.ts';
 import type { Dims3 } from '../../shared/volume/volume.ts';
 
-export type TumorTypeChoice = 'tiny' | 'small' | 'medium' | 'large' | 'random';
+/** A type, `random` (p 0.25 each), or a list of types to draw from (shared/synthesis/tumors.ts). */
+export type TumorTypeChoice = TypeChoice;
 
 export interface PlanLike {
   tumorMask: Uint8Array;

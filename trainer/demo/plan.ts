@@ -12,6 +12,7 @@
  * lesions within the step counts below (production training: a GPU, 1.5 mm, 96^3).
  */
 import type { OrganName } from '../../shared/labels/labelmap.ts';
+import type { TypeChoice } from '../../shared/synthesis/tumors.ts';
 
 export type DemoRunName = 'baseline' | 'synthesis' | 'freetumor';
 
@@ -44,7 +45,9 @@ export interface DemoPlan {
   /** Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are short. */
   lr: { segmentation: number; synthesis: number };
   /** Synthetic tumor types during the FreeTumor run and the synthesis training. */
-  tumorType: 'tiny' | 'small' | 'medium' | 'large' | 'random';
+  tumorType: TypeChoice;
+  /** Times each labeled case appears per epoch (the reference repeats its labeled sets x10). */
+  labeledRepeat: number;
   /** Synthetic crops per held-out case for the synthesis evaluation. */
   synthesisEvalPerCase: number;
   /** Worker start-up limit (wrangler dev bundles the Worker, then workerd loads it). */
@@ -63,7 +66,9 @@ export const FULL_PLAN: DemoPlan = {
   idleStepSeconds: { baseline: 0.25, synthesis: 0.45, freetumor: 0.3 },
   warmupSteps: 20,
   lr: { segmentation: 3e-3, synthesis: 5e-4 },
-  tumorType: 'random',
+  // The phantom lesions have radii of 6-20 mm: large synthetic tumors (36-60 mm) are left out.
+  tumorType: ['tiny', 'small', 'medium'],
+  labeledRepeat: 3,
   synthesisEvalPerCase: 4,
   workerStartSeconds: 120,
 };
@@ -80,7 +85,8 @@ export const QUICK_PLAN: DemoPlan = {
   idleStepSeconds: { baseline: 0.05, synthesis: 0.15, freetumor: 0.08 },
   warmupSteps: 2,
   lr: { segmentation: 5e-3, synthesis: 5e-4 },
-  tumorType: 'random',
+  tumorType: ['tiny', 'small', 'medium'],
+  labeledRepeat: 3,
   synthesisEvalPerCase: 2,
   workerStartSeconds: 120,
 };

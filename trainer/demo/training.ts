@@ -52,8 +52,8 @@ export interface TrainContext {
 /** The quality-control rule of the FreeTumor run: the reference's (frozen baseline detects > 70%). */
 export const DEMO_QC: QualityRule = { policy: 'segmentor', detectionThreshold: 0.7, realismThreshold: 0.5 };
 
-function datasets(data: DemoData): DatasetInput[] {
-  return data.datasets.map((d) => ({ ...d }));
+function datasets(data: DemoData, labeledRepeat: number): DatasetInput[] {
+  return data.datasets.map((d) => ({ ...d, repeat: labeledRepeat }));
 }
 
 /** The run config of a demo run: the demo's sizes on top of the recipe's defaults, plus the sequence's fields. */
@@ -73,7 +73,7 @@ export function demoRunConfig(
     checkpointEvery: steps,
     logEvery: 1,
     data: {
-      datasets: datasets(ctx.data),
+      datasets: datasets(ctx.data, plan.labeledRepeat),
       spacing: [s, s, s],
       cacheDir: ctx.cacheDir,
       validationCases: ctx.data.validationCases,
@@ -137,7 +137,7 @@ export async function trainDemoRun(step: SequenceStep, ctx: TrainContext): Promi
   const c = config;
   const settings =
     name === 'synthesis'
-      ? `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, Adam lr ${c.optimizer.lr} betas (0, 0.999), adversarial weight ${c.synthesis.advWeight}, tumor type ${c.synthesis.tumorType}`
+      ? `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, Adam lr ${c.optimizer.lr} betas (0, 0.999), adversarial weight ${c.synthesis.advWeight}, tumor types ${[c.synthesis.tumorType].flat().join('/')}`
       : `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, crops tumor/organ/body ${[c.data.crops.tumor, c.data.crops.organ, c.data.crops.body].map((x) => x.toFixed(2)).join('/')}, ${c.segmentation.loss.dice} Dice + CE (tumor weight ${c.segmentation.loss.tumorWeight}), AdamW lr ${c.optimizer.lr} ${c.optimizer.schedule}` +
         (name === 'freetumor'
           ? `, QC ${c.segmentation.qc.policy} (detection > ${c.segmentation.qc.detectionThreshold})`

@@ -9,7 +9,7 @@ import { QUALITY_RULE_POLICIES, type QualityRulePolicy } from '../../shared/infe
 const side = z.number().int().min(8).max(512);
 
 /** The recipe's crop centres (measured: docs/training-recipe.md). */
-export const DEFAULT_CROPS = { tumor: 1 / 3, organ: 1 / 3, body: 1 / 3 };
+export const DEFAULT_CROPS = { tumor: 0.3, organ: 0.3, body: 0.3, air: 0.1 };
 /** The recipe's segmentation loss (measured: docs/training-recipe.md). */
 export const DEFAULT_LOSS = { dice: 'batch' as const, tumorWeight: 5 };
 const patchSize = z
@@ -46,14 +46,20 @@ export const dataSchema = z
     /** Validation cases per data set taken from the labeled part (sliding-window tumor Dice). */
     validationCases: z.number().int().min(0).default(0),
     /**
-     * Where crops are centred: fractions on a real tumor voxel, an organ voxel and a body voxel
-     * (unlabeled, above air), normalised; a class a case lacks passes its share on (tumor -> organ
-     * -> body). See trainer/data/patches.ts for why not the reference's pos/neg.
+     * Where crops go: fractions centred on a real tumor voxel, an organ voxel, a body voxel
+     * (unlabeled, above air), or beyond the volume's edge (air, as sliding windows see around the
+     * body), normalised; a class a case lacks passes its share on (tumor -> organ -> body). See
+     * trainer/data/patches.ts for why.
      */
     crops: z
-      .object({ tumor: z.number().min(0), organ: z.number().min(0), body: z.number().min(0) })
+      .object({
+        tumor: z.number().min(0),
+        organ: z.number().min(0),
+        body: z.number().min(0),
+        air: z.number().min(0).default(0),
+      })
       .strict()
-      .refine((c) => c.tumor + c.organ + c.body > 0, 'at least one crop fraction must be positive')
+      .refine((c) => c.tumor + c.organ + c.body + c.air > 0, 'at least one crop fraction must be positive')
       .default(DEFAULT_CROPS),
     augment: z.boolean().default(true),
     /** Patch producer threads (0 = on the training thread). */
@@ -71,6 +77,18 @@ export const modelSchema = z
     groups: z.number().int().min(1).default(8),
   })
   .strict();
+
+/**
+ * Synthetic tumor types: one type, `random` (the reference: p 0.25 each), or a list to draw from
+ * uniformly (e.g. without `large` when a data set's lesions are all smaller).
+ */
+const tumorTypeSchema = z.union([
+  z.enum(['tiny', 'small', 'medium', 'large', 'random']),
+  z
+    .array(z.enum(['tiny', 'small', 'medium', 'large']))
+    .min(1)
+    .max(4),
+]);
 
 /** The quality-control rule of shared/inference/quality.ts (the one accept rule), as config. */
 export const qcSchema = z
@@ -108,7 +126,7 @@ export const segmentationSchema = z
     loss: lossSchema.default(DEFAULT_LOSS),
     /** The CutMix-style slab swap within a batch (notes §5); always on in the reference. */
     cutmix: z.boolean().default(true),
-    tumorType: z.enum(['tiny', 'small', 'medium', 'large', 'random']).default('random'),
+    tumorType: tumorTypeSchema.default('random'),
   })
   .strict();
 
@@ -117,7 +135,7 @@ export const synthesisSchema = z
     /** Segmentation run whose segmentor is the frozen "segmentation discriminator" in G's loss. */
     segmentorRun: z.string().nullable().default(null),
     advWeight: z.number().min(0).default(0.1),
-    tumorType: z.enum(['tiny', 'small', 'medium', 'large', 'random']).default('random'),
+    tumorType: tumorTypeSchema.default('random'),
     /** Write a PNG of a synthetic tumor every this many steps (0 = never). */
     sampleEvery: z.number().int().min(0).default(100),
   })

@@ -40,7 +40,11 @@ beforeAll(async () => {
     c.image,
     c.label,
     c.dims,
-    cropStart(sampleCenter(c.image, c.label, c.dims, { tumor: 0, organ: 1, body: 0 }, rng), c.dims, DIMS),
+    cropStart(
+      sampleCenter(c.image, c.label, c.dims, { tumor: 0, organ: 1, body: 0, air: 0 }, rng),
+      c.dims,
+      DIMS,
+    ),
     DIMS,
   );
   image = p.image;

@@ -28,7 +28,7 @@ const REAL = 2;
 const SYNTHETIC = 3;
 
 /** Where synthesis-training crops are centred (a case without tumor gives its tumor share to the organ). */
-export const SYNTHESIS_CROPS = { tumor: 0.5, organ: 0.5, body: 0 };
+export const SYNTHESIS_CROPS = { tumor: 0.5, organ: 0.5, body: 0, air: 0 };
 
 export interface SynthesisDeps {
   /** The frozen segmentor (from a segmentation run): never updated, gradients flow through it into G. */
