@@ -57,7 +57,7 @@ export function sideBySidePng(image: Volume, truth: Volume, predictions: readonl
   const img = toCanonical(image).volume;
   const ref = toCanonical(truth).volume;
   const slice = busiestSlice(ref, [2]);
-  const opts = { slice, organIds: [1], realTumorIds: [2], syntheticIds: [], targetSize: 300 };
+  const opts = { slice, organIds: [1], realTumorIds: [2], syntheticIds: [], targetSize: 360 };
   const panels = [ref, ...predictions.map((p) => toCanonical(p).volume)].map((l) =>
     renderAxialRgba(img, l, opts),
   );
