@@ -1,0 +1,595 @@
+/**
+ * Segmentation of a CT that arrives as a stream of storage slices (HTTP body, file), in memory that
+ * does not grow with the slice count: the same result as `segmentVolume` (pipeline.ts), computed
+ * band by band.
+ *
+ * Pass 1, while the input streams in: each storage slice is kept until the model slabs that
+ * interpolate from it are made (stream-grid.ts); model slabs wait in a band until the sliding
+ * windows over them can run (every window with the same start along the slab axis runs as soon as
+ * its last slab exists); a slab no remaining window covers is final: its probabilities are
+ * normalised, argmax'd to class ids, fed to the streaming connected components, and kept only as
+ * compressed class ids. Pass 2, after the last input byte: the tumor clean-up decisions (which need
+ * the whole volume: the largest organ component, whether a tumor touches it) are resolved, and the
+ * mask is produced storage slice by storage slice (nearest back from the model grid), with the
+ * lesion components counted as the slices go out.
+ *
+ * Memory: a few storage slices, one band of model slabs (patch depth) with C + 1 accumulators, and
+ * the compressed class ids of the model grid (a few bytes per model slab for a real segmentation).
+ */
+import { deflateSync, inflateSync } from 'fflate';
+import { FreeTumorError, LimitError } from '../errors.ts';
+import { applyAffine } from '../geometry/affine.ts';
+import { voxelMl } from '../metrics/dice.ts';
+import type { ModelManifest } from '../model/manifest.ts';
+import type { NiftiHeaderInfo } from '../volume/nifti-header.ts';
+import { type NiftiSliceReader, StreamAbortedError } from '../volume/nifti-slices.ts';
+import type { Affine, Dims3, VoxelArray } from '../volume/volume.ts';
+import { classIds, type Lesion, type SegmentOptions } from './pipeline.ts';
+import type { OnnxRunner } from './runner.ts';
+import { argmaxChannels, gaussianImportance, windowStarts } from './sliding-window.ts';
+import { PlaneComponents } from './stream-components.ts';
+import {
+  inputPlaneMap,
+  modelRaster,
+  modelSlabOf,
+  type StreamGrid,
+  slabNeed,
+  slabSampler,
+  storageIndexOf,
+  streamGrid,
+} from './stream-grid.ts';
+
+export interface StreamSegmentOptions extends SegmentOptions {
+  /** Most bytes the band of model slabs may take (see `bandBytes`); over it is a LimitError. */
+  maxBandBytes?: number;
+  /** Stops the work between windows (client gone). */
+  signal?: AbortSignal;
+}
+
+export interface StreamSegmentation {
+  header: NiftiHeaderInfo;
+  /** The input grid (the mask's). */
+  dims: Dims3;
+  affine: Affine;
+  /** The grid inference ran on. */
+  modelDims: Dims3;
+  /**
+   * The mask's storage slices (class ids, i + nx * j), first to last; call once. Each slice is valid
+   * until the next one is taken. Lesions and counts are complete once the last slice is out.
+   */
+  slices(): Generator<Uint8Array>;
+  /** Voxels per class id on the input grid (complete after `slices()` is exhausted). */
+  classVoxels(): number[];
+  /** Tumor components on the input grid, largest first (complete after `slices()`). */
+  lesions(): Lesion[];
+  stats: { windows: number; storedBytes: number; bandBytes: number };
+}
+
+/** Bytes the band of model slabs needs: images, C accumulators and weights for two patch depths. */
+export function bandBytes(g: StreamGrid, patch: Dims3, channels: number): number {
+  const [o1, o2] = g.planeAxes;
+  const plane = Math.max(g.modelDims[o1], patch[o1]) * Math.max(g.modelDims[o2], patch[o2]);
+  return plane * 4 * (2 + channels) * 2 * patch[g.slabAxis];
+}
+
+function outputChannels(manifest: ModelManifest): number {
+  const shape = manifest.outputs[0]?.shape;
+  const c = Array.isArray(shape) ? shape[1] : undefined;
+  return typeof c === 'number' ? c : manifest.labels.length;
+}
+
+export async function segmentSliceStream(
+  reader: NiftiSliceReader,
+  manifest: ModelManifest,
+  runner: OnnxRunner,
+  options: StreamSegmentOptions = {},
+): Promise<StreamSegmentation> {
+  if (options.organ !== undefined && !(manifest.organs as string[]).includes(options.organ)) {
+    throw new FreeTumorError(
+      'invalid_argument',
+      `the model segments ${manifest.organs.join(', ')}, not ${options.organ}`,
+    );
+  }
+  const info = reader.info;
+  const pre = manifest.preprocessing;
+  const g = streamGrid(info.dims, info.affine, pre.spacing);
+  const divisor = pre.divisor ?? 1;
+  const patch = pre.patchSize.map((p) => Math.ceil(p / divisor) * divisor) as Dims3;
+  const need = bandBytes(g, patch, outputChannels(manifest));
+  if (options.maxBandBytes !== undefined && need > options.maxBandBytes) {
+    throw new LimitError(
+      `sliding-window band bytes (model grid ${g.modelDims.join('x')}, patch ${patch.join('x')})`,
+      options.maxBandBytes,
+      need,
+    );
+  }
+  const band = new BandRunner(g, patch, manifest, runner, options);
+  const classes = classIds(manifest.labels);
+  const store = new ModelLabelStore(g, classes);
+  band.onFinal = (t, labels) => store.add(t, labels);
+
+  const sampler = slabSampler(g, pre.window);
+  const a = g.slabAxis;
+  const md = g.modelDims;
+  const order = Array.from({ length: band.grid[a] }, (_, i) => (g.reverse ? band.grid[a] - 1 - i : i));
+  let nextSlab = 0;
+  // Storage slices by canonical index, kept until no model slab needs them.
+  const held = new Map<number, VoxelArray>();
+  const makeReady = async (k: number) => {
+    while (nextSlab < order.length) {
+      const t = order[nextSlab];
+      if (t < md[a]) {
+        if (slabNeed(g, t) > k) break;
+        const tab = g.linear[a];
+        const plane = band.imagePlane(t);
+        const lo = tab.lo[t] >= 0 ? (held.get(tab.lo[t]) ?? null) : null;
+        const hi = tab.lo[t] >= 0 ? (held.get(tab.hi[t]) ?? null) : null;
+        sampler.sample(t, lo, hi, plane, band.grid[g.planeAxes[0]]);
+      }
+      nextSlab++;
+      await band.slabReady(t);
+    }
+  };
+
+  await makeReady(-1);
+  for (let k = 0; k < info.dims[2]; k++) {
+    if (options.signal?.aborted) throw new StreamAbortedError();
+    const slice = await reader.next();
+    if (!slice) throw new Error('internal: the slice reader ended early');
+    const c = storageIndexOf(g, k);
+    held.set(c, slice);
+    // Only the neighbour on the storage side still matters to the slabs not yet made.
+    for (const key of held.keys()) if (Math.abs(key - c) > 1) held.delete(key);
+    await makeReady(k);
+  }
+  await makeReady(info.dims[2]);
+  held.clear();
+  await reader.next(); // stops the body: nothing past the voxel data is read.
+  band.finish();
+  store.resolve(options, g.modelAffine);
+  return {
+    header: info,
+    dims: [...info.dims] as Dims3,
+    affine: Float64Array.from(info.affine),
+    modelDims: [...md] as Dims3,
+    slices: () => store.output(),
+    classVoxels: () => store.counts(),
+    lesions: () => store.lesions(),
+    stats: { windows: band.windowsRun, storedBytes: store.storedBytes, bandBytes: need },
+  };
+}
+
+/** The sliding windows over a band of model slabs along the slab axis. */
+class BandRunner {
+  readonly grid: Dims3;
+  onFinal: (t: number, labels: Uint8Array) => void = () => undefined;
+  windowsRun = 0;
+  private readonly g: StreamGrid;
+  private readonly patch: Dims3;
+  private readonly runner: OnnxRunner;
+  private readonly manifest: ModelManifest;
+  private readonly options: StreamSegmentOptions;
+  private readonly planeSize: number;
+  private readonly images = new Map<number, Float32Array>();
+  private readonly acc = new Map<number, Float32Array>();
+  private readonly weight = new Map<number, Float32Array>();
+  private readonly importance: Float32Array;
+  /** Window starts along the slab axis in processing order, and along the plane axes. */
+  private readonly slabStarts: number[];
+  private readonly planeStarts: Array<[number, number]>;
+  private nextStart = 0;
+  private channels = 0;
+  private readonly totalWindows: number;
+  private finalizedUpTo = 0;
+  private readonly processed = new Set<number>();
+
+  constructor(
+    g: StreamGrid,
+    patch: Dims3,
+    manifest: ModelManifest,
+    runner: OnnxRunner,
+    options: StreamSegmentOptions,
+  ) {
+    const pre = manifest.preprocessing;
+    if (!(pre.overlap >= 0 && pre.overlap < 1)) throw new RangeError('overlap must be in [0, 1)');
+    this.g = g;
+    this.patch = patch;
+    this.manifest = manifest;
+    this.runner = runner;
+    this.options = options;
+    this.grid = g.modelDims.map((d, a) => Math.max(d, patch[a])) as Dims3;
+    const [o1, o2] = g.planeAxes;
+    this.planeSize = this.grid[o1] * this.grid[o2];
+    const starts = this.grid.map((d, a) => windowStarts(d, patch[a], pre.overlap));
+    const a = g.slabAxis;
+    this.slabStarts = g.reverse ? [...starts[a]].reverse() : starts[a];
+    // Windows of one slab start run in the whole-volume order: z, then y, then x outermost first.
+    this.planeStarts = [];
+    for (const s2 of starts[o2]) for (const s1 of starts[o1]) this.planeStarts.push([s1, s2]);
+    this.totalWindows = this.slabStarts.length * this.planeStarts.length;
+    this.importance =
+      pre.blending === 'gaussian'
+        ? gaussianImportance(patch)
+        : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
+  }
+
+  /** The (zeroed) image plane of slab t, to be filled by the sampler. */
+  imagePlane(t: number): Float32Array {
+    let p = this.images.get(t);
+    if (!p) {
+      p = new Float32Array(this.planeSize);
+      this.images.set(t, p);
+    }
+    return p;
+  }
+
+  /** Slab t is made (padding slabs beyond the model grid are zeros); runs every window now possible. */
+  async slabReady(t: number): Promise<void> {
+    this.imagePlane(t);
+    this.processed.add(t);
+    const a = this.g.slabAxis;
+    const P = this.patch[a];
+    while (this.nextStart < this.slabStarts.length) {
+      const s = this.slabStarts[this.nextStart];
+      for (let u = s; u < s + P; u++) if (!this.processed.has(u)) return;
+      await this.runStart(s);
+      this.nextStart++;
+      this.finalizeBefore();
+    }
+  }
+
+  private async runStart(s: number): Promise<void> {
+    const batchSize = Math.max(1, this.options.batchSize ?? 1);
+    const pv = this.patch[0] * this.patch[1] * this.patch[2];
+    const inputName = this.manifest.inputs[0].name;
+    const outputName = this.manifest.outputs[0].name;
+    for (let b0 = 0; b0 < this.planeStarts.length; b0 += batchSize) {
+      if (this.options.signal?.aborted) throw new StreamAbortedError();
+      const batch = this.planeStarts.slice(b0, b0 + batchSize);
+      const input = new Float32Array(batch.length * pv);
+      for (let i = 0; i < batch.length; i++) this.cut(s, batch[i], input.subarray(i * pv, (i + 1) * pv));
+      const outputs = await this.runner.run({
+        [inputName]: { dims: [batch.length, 1, this.patch[2], this.patch[1], this.patch[0]], data: input },
+      });
+      const out = outputName in outputs ? outputs[outputName] : Object.values(outputs)[0];
+      if (!out) throw new Error(`model returned no output named ${outputName}`);
+      const [on, oc, od, oh, ow] = out.dims;
+      if (on !== batch.length || od !== this.patch[2] || oh !== this.patch[1] || ow !== this.patch[0]) {
+        throw new Error(`model output ${out.dims.join('x')} does not match the patch batch`);
+      }
+      if (this.channels === 0) this.channels = oc;
+      for (let i = 0; i < batch.length; i++) this.add(s, batch[i], out.data, i);
+      this.windowsRun += batch.length;
+      this.options.onProgress?.(this.windowsRun, this.totalWindows);
+    }
+  }
+
+  /** Walks the patch voxels (x fastest) with the slab and plane index of each. */
+  private walk(
+    s: number,
+    start: [number, number],
+    visit: (p: number, slab: number, plane: number) => void,
+  ): void {
+    const g = this.g;
+    const a = g.slabAxis;
+    const [o1, o2] = g.planeAxes;
+    const n1 = this.grid[o1];
+    const [P0, P1, P2] = this.patch;
+    const origin = [0, 0, 0];
+    origin[a] = s;
+    origin[o1] = start[0];
+    origin[o2] = start[1];
+    let p = 0;
+    for (let z = 0; z < P2; z++) {
+      for (let y = 0; y < P1; y++) {
+        if (a === 0) {
+          // x runs across slabs; the plane index is fixed along the row.
+          const plane = origin[1] + y + n1 * (origin[2] + z);
+          for (let x = 0; x < P0; x++) visit(p++, s + x, plane);
+        } else {
+          const slab = a === 1 ? s + y : s + z;
+          const other = a === 1 ? origin[2] + z : origin[1] + y;
+          const base = origin[0] + n1 * other;
+          for (let x = 0; x < P0; x++) visit(p++, slab, base + x);
+        }
+      }
+    }
+  }
+
+  private cut(s: number, start: [number, number], out: Float32Array): void {
+    let lastSlab = -1;
+    let img: Float32Array | undefined;
+    this.walk(s, start, (p, slab, plane) => {
+      if (slab !== lastSlab) {
+        img = this.images.get(slab);
+        lastSlab = slab;
+      }
+      out[p] = (img as Float32Array)[plane];
+    });
+  }
+
+  private add(s: number, start: [number, number], out: Float32Array, index: number): void {
+    const C = this.channels;
+    const pv = this.patch[0] * this.patch[1] * this.patch[2];
+    const n = this.planeSize;
+    const imp = this.importance;
+    let lastSlab = -1;
+    let acc: Float32Array | undefined;
+    let w: Float32Array | undefined;
+    this.walk(s, start, (p, slab, plane) => {
+      if (slab !== lastSlab) {
+        acc = this.acc.get(slab);
+        if (!acc) {
+          acc = new Float32Array(C * n);
+          this.acc.set(slab, acc);
+          this.weight.set(slab, new Float32Array(n));
+        }
+        w = this.weight.get(slab);
+        lastSlab = slab;
+      }
+      const ip = imp[p];
+      (w as Float32Array)[plane] += ip;
+      for (let c = 0; c < C; c++) (acc as Float32Array)[c * n + plane] += out[(index * C + c) * pv + p] * ip;
+    });
+  }
+
+  /** Finalizes the slabs no remaining window covers. */
+  private finalizeBefore(): void {
+    const a = this.g.slabAxis;
+    const P = this.patch[a];
+    const G = this.grid[a];
+    const more = this.nextStart < this.slabStarts.length;
+    const next = more ? this.slabStarts[this.nextStart] : null;
+    const final: number[] = [];
+    if (!this.g.reverse) {
+      const end = next === null ? G : next;
+      for (let t = this.finalizedUpTo; t < end; t++) final.push(t);
+      this.finalizedUpTo = Math.max(this.finalizedUpTo, end);
+    } else {
+      const end = next === null ? -1 : next + P - 1;
+      for (let t = G - 1 - this.finalizedUpTo; t > end; t--) final.push(t);
+      this.finalizedUpTo = Math.max(this.finalizedUpTo, G - 1 - end);
+    }
+    for (const t of final) this.finalize(t);
+  }
+
+  private finalize(t: number): void {
+    const acc = this.acc.get(t);
+    const weight = this.weight.get(t);
+    this.images.delete(t);
+    this.acc.delete(t);
+    this.weight.delete(t);
+    this.processed.delete(t);
+    const g = this.g;
+    const a = g.slabAxis;
+    if (t >= g.modelDims[a]) return;
+    if (!acc || !weight) throw new Error('internal: a model slab no window covered');
+    const C = this.channels;
+    const n = this.planeSize;
+    const [o1, o2] = g.planeAxes;
+    const n1 = g.modelDims[o1];
+    const n2 = g.modelDims[o2];
+    const gn1 = this.grid[o1];
+    const m = n1 * n2;
+    const probs = new Float32Array(C * m);
+    for (let c = 0; c < C; c++) {
+      for (let q = 0; q < n2; q++) {
+        for (let p = 0; p < n1; p++) {
+          const v = p + gn1 * q;
+          // Stored as float32 first, exactly as the whole-volume accumulator is divided in place.
+          probs[c * m + p + n1 * q] = acc[c * n + v] / weight[v];
+        }
+      }
+    }
+    this.onFinal(t, argmaxChannels(probs, C, m));
+  }
+
+  finish(): void {
+    if (this.nextStart < this.slabStarts.length) throw new Error('internal: sliding windows left unrun');
+    if (this.acc.size > 0) throw new Error('internal: model slabs left unfinalized');
+  }
+}
+
+/** Class ids of the model grid, kept compressed per slab, with the components the clean-up needs. */
+class ModelLabelStore {
+  storedBytes = 0;
+  private readonly g: StreamGrid;
+  private readonly classes: { organ: number | null; tumor: number | null };
+  private readonly labels = new Map<number, Uint8Array>();
+  private readonly tumorIds = new Map<number, Uint8Array>();
+  private readonly tumorCC: PlaneComponents;
+  private readonly organCC: PlaneComponents;
+  /** Tumor root -> organ roots it touches (6-neighbourhood), recorded as the slabs go by. */
+  private readonly touches = new Set<number>();
+  private decisions = new Map<number, number>();
+  private prevLabels: Uint8Array | null = null;
+  private counted: number[] = new Array(256).fill(0);
+  private lesionList: Lesion[] = [];
+  private readonly n1: number;
+  private readonly n2: number;
+
+  constructor(g: StreamGrid, classes: { organ: number | null; tumor: number | null }) {
+    this.g = g;
+    this.classes = classes;
+    this.n1 = g.modelDims[g.planeAxes[0]];
+    this.n2 = g.modelDims[g.planeAxes[1]];
+    this.tumorCC = new PlaneComponents(this.n1, this.n2);
+    // Organ components carry their first raster index: the whole-volume code's tie-break.
+    this.organCC = new PlaneComponents(this.n1, this.n2, 0, 1);
+  }
+
+  add(t: number, labels: Uint8Array): void {
+    const packed = deflateSync(labels, { level: 1 });
+    this.labels.set(t, packed);
+    this.storedBytes += packed.byteLength;
+    const { organ, tumor } = this.classes;
+    if (tumor === null) return;
+    const tl = this.tumorCC.push(labels, tumor);
+    let ol: Int32Array | null = null;
+    if (organ !== null) {
+      ol = this.organCC.push(labels, organ);
+      const { n1, n2 } = this;
+      for (let q = 0; q < n2; q++) {
+        for (let p = 0; p < n1; p++) {
+          const v = p + n1 * q;
+          if (ol[v]) this.organCC.addMin(ol[v], 0, modelRaster(this.g, t, p, q));
+        }
+      }
+      this.recordTouches(tl, ol);
+    }
+    let any = false;
+    for (let v = 0; v < tl.length; v++) {
+      if (tl[v]) {
+        any = true;
+        break;
+      }
+    }
+    if (any) {
+      const ids = deflateSync(new Uint8Array(tl.buffer, tl.byteOffset, tl.byteLength), { level: 1 });
+      this.tumorIds.set(t, ids);
+      this.storedBytes += ids.byteLength;
+    }
+    this.prevLabels = labels;
+  }
+
+  private recordTouches(tl: Int32Array, ol: Int32Array): void {
+    const { n1, n2 } = this;
+    const prevL = this.prevLabels;
+    const prevT = prevL ? this.tumorCC.previous() : null;
+    const prevO = prevL ? this.organCC.previous() : null;
+    const pair = (tLabel: number, oLabel: number) => {
+      const key = this.tumorCC.find(tLabel) * 2 ** 26 + this.organCC.find(oLabel);
+      this.touches.add(key);
+    };
+    for (let q = 0; q < n2; q++) {
+      for (let p = 0; p < n1; p++) {
+        const v = p + n1 * q;
+        if (tl[v]) {
+          if (p > 0 && ol[v - 1]) pair(tl[v], ol[v - 1]);
+          if (p < n1 - 1 && ol[v + 1]) pair(tl[v], ol[v + 1]);
+          if (q > 0 && ol[v - n1]) pair(tl[v], ol[v - n1]);
+          if (q < n2 - 1 && ol[v + n1]) pair(tl[v], ol[v + n1]);
+          if (prevO?.[v]) pair(tl[v], prevO[v]);
+        } else if (ol[v] && prevT?.[v]) {
+          pair(prevT[v], ol[v]);
+        }
+      }
+    }
+  }
+
+  /** The clean-up of pipeline.ts's cleanTumors, decided per tumor component. */
+  resolve(o: SegmentOptions, modelAffine: Affine): void {
+    const { organ, tumor } = this.classes;
+    if (tumor === null) return;
+    let main = 0;
+    if (organ !== null) {
+      let best: { root: number; size: number; first: number } | null = null;
+      for (const c of this.organCC.components()) {
+        if (!best || c.size > best.size || (c.size === best.size && c.mins[0] < best.first))
+          best = { root: c.root, size: c.size, first: c.mins[0] };
+      }
+      main = best?.root ?? 0;
+    }
+    const touchesMain = new Set<number>();
+    for (const key of this.touches) {
+      const t = Math.floor(key / 2 ** 26);
+      const oRoot = key - t * 2 ** 26;
+      if (main > 0 && this.organCC.find(oRoot) === main) touchesMain.add(this.tumorCC.find(t));
+    }
+    const minVoxels = (o.minLesionMl ?? 0) / voxelMl(modelAffine);
+    const constraint = o.organConstraint ?? true;
+    for (const c of this.tumorCC.components()) {
+      const touches = touchesMain.has(c.root);
+      const small = c.size < minVoxels;
+      const outside = constraint && organ !== null && !touches;
+      if (small || outside) this.decisions.set(c.root, touches && organ !== null ? organ : 0);
+    }
+  }
+
+  /** The cleaned class ids of model slab t (plane p1 + n1 * p2). */
+  private slab(t: number): Uint8Array {
+    const packed = this.labels.get(t);
+    if (!packed) throw new Error('internal: a model slab was never stored');
+    const labels = inflateSync(packed);
+    const ids = this.tumorIds.get(t);
+    if (ids && this.decisions.size > 0) {
+      const raw = inflateSync(ids);
+      const tl = new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      for (let v = 0; v < tl.length; v++) {
+        if (!tl[v]) continue;
+        const d = this.decisions.get(this.tumorCC.find(tl[v]));
+        if (d !== undefined) labels[v] = d;
+      }
+    }
+    return labels;
+  }
+
+  *output(): Generator<Uint8Array> {
+    const g = this.g;
+    const [nx, ny, nz] = g.inputDims;
+    const map = inputPlaneMap(g);
+    const out = new Uint8Array(nx * ny);
+    const tumor = this.classes.tumor;
+    const lesionCC = tumor === null ? null : new PlaneComponents(nx, ny, 3);
+    const counts = new Array(256).fill(0);
+    let cachedT = -2;
+    let cached: Uint8Array | null = null;
+    for (let k = 0; k < nz; k++) {
+      const t = modelSlabOf(g, k);
+      if (t < 0) out.fill(0);
+      else {
+        if (t !== cachedT) {
+          cached = this.slab(t);
+          cachedT = t;
+        }
+        const src = cached as Uint8Array;
+        for (let v = 0; v < out.length; v++) {
+          const m = map[v];
+          out[v] = m < 0 ? 0 : src[m];
+        }
+      }
+      for (let v = 0; v < out.length; v++) counts[out[v]]++;
+      if (lesionCC && tumor !== null) {
+        const labels = lesionCC.push(out, tumor);
+        for (let v = 0; v < labels.length; v++) {
+          const l = labels[v];
+          if (!l) continue;
+          lesionCC.addSum(l, 0, v % nx);
+          lesionCC.addSum(l, 1, Math.floor(v / nx));
+          lesionCC.addSum(l, 2, k);
+        }
+      }
+      yield out;
+    }
+    this.counted = counts;
+    if (lesionCC) {
+      const ml = voxelMl(g.inputAffine);
+      const comps = lesionCC.components();
+      comps.sort((x, y) => y.size - x.size || x.root - y.root);
+      this.lesionList = comps.map((c) => {
+        const centre = applyAffine(g.inputAffine, [
+          c.sums[0] / c.size,
+          c.sums[1] / c.size,
+          c.sums[2] / c.size,
+        ]);
+        return {
+          voxels: c.size,
+          volumeMl: c.size * ml,
+          centroidMm: centre.map((x) => Math.round(x * 100) / 100) as Lesion['centroidMm'],
+        };
+      });
+    }
+  }
+
+  counts(): number[] {
+    return this.counted;
+  }
+
+  lesions(): Lesion[] {
+    return this.lesionList;
+  }
+}
+
+/** Re-exported so callers need one import for the streaming path. */
+export type { NiftiSliceReader };
+export { storageIndexOf };
