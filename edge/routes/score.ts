@@ -40,11 +40,11 @@ const route = createRoute({
 async function published(
   registry: ModelRegistry,
   role: ModelRole,
-): Promise<(ScoringModel & { version: string }) | null> {
+): Promise<(ScoringModel & { version: string; release(): void }) | null> {
   const pointer = await registry.latest();
   if (!pointer?.models[role]) return null;
-  const { manifest, runner } = await registry.model(role);
-  return { manifest, runner, version: manifest.version };
+  const { manifest, runner, release } = await registry.model(role);
+  return { manifest, runner, version: manifest.version, release };
 }
 
 /** The manifest's policy when the models it needs are published, else whichever signal exists. */

@@ -59,7 +59,7 @@ export class StreamAbortedError extends Error {
 export class StreamTimeoutError extends FreeTumorError {
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
-    super('invalid_argument', `the request body stalled: no bytes for ${timeoutMs} ms`);
+    super('request_timeout', `the request body stalled: no bytes for ${timeoutMs} ms`);
     this.name = 'StreamTimeoutError';
     this.timeoutMs = timeoutMs;
   }
@@ -106,7 +106,15 @@ class ByteSource {
       );
     }
     try {
-      const { done, value } = await Promise.race(pending);
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await Promise.race(pending);
+      } catch (e) {
+        if (e instanceof FreeTumorError || e instanceof StreamAbortedError) throw e;
+        // The platform's body stream fails when the client disconnects mid-upload.
+        throw new StreamAbortedError('the client closed the request body');
+      }
+      const { done, value } = result;
       if (done) return null;
       this.bytes += value.byteLength;
       if (this.bytes > this.maxBytes)
