@@ -7,7 +7,7 @@
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { segmentSliceStream } from '../../shared/inference/stream-segment.ts';
-import { gzipStream, niftiSliceStream } from '../../shared/volume/nifti-write-stream.ts';
+import { gzipNiftiSliceStream } from '../../shared/volume/nifti-write-stream.ts';
 import { edgeContext } from '../context.ts';
 import { heavyWork } from '../gate.ts';
 import { ApiError } from '../middleware/errors.ts';
@@ -96,7 +96,7 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
       );
     }
     // The gate and the session stay held until the mask has streamed out (or the client left).
-    const body = gzipStream(niftiSliceStream(seg.dims, seg.affine, 'uint8', seg.slices(), { onClose: releaseAll }));
+    const body = gzipNiftiSliceStream(seg.dims, seg.affine, 'uint8', seg.slices(), { onClose: releaseAll });
     return c.body(body, 200, {
       'content-type': 'application/gzip',
       'content-disposition': 'attachment; filename="mask.nii.gz"',

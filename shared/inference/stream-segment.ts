@@ -16,7 +16,6 @@
  * Memory: a few storage slices, one band of model slabs (patch depth) with C + 1 accumulators, and
  * the compressed class ids of the model grid (a few bytes per model slab for a real segmentation).
  */
-import { deflateSync, inflateSync } from 'fflate';
 import { FreeTumorError, LimitError } from '../errors.ts';
 import { applyAffine } from '../geometry/affine.ts';
 import { voxelMl } from '../metrics/dice.ts';
@@ -26,7 +25,7 @@ import { type NiftiSliceReader, StreamAbortedError } from '../volume/nifti-slice
 import type { Affine, Dims3, VoxelArray } from '../volume/volume.ts';
 import { classIds, type Lesion, type SegmentOptions } from './pipeline.ts';
 import type { OnnxRunner } from './runner.ts';
-import { argmaxChannels, gaussianImportance, windowStarts } from './sliding-window.ts';
+import { gaussianImportance, windowStarts } from './sliding-window.ts';
 import { PlaneComponents } from './stream-components.ts';
 import {
   inputPlaneMap,
@@ -182,6 +181,12 @@ class BandRunner {
   private readonly totalWindows: number;
   private finalizedUpTo = 0;
   private readonly processed = new Set<number>();
+  /** Freed planes, reused: a slab's buffers become the next slab's (no garbage per slab). */
+  private readonly pool: Float32Array[] = [];
+  private readonly accPool: Float32Array[] = [];
+  private input: Float32Array | null = null;
+  private probs: Float32Array | null = null;
+  private labelsOut: Uint8Array | null = null;
 
   constructor(
     g: StreamGrid,
@@ -217,7 +222,7 @@ class BandRunner {
   imagePlane(t: number): Float32Array {
     let p = this.images.get(t);
     if (!p) {
-      p = new Float32Array(this.planeSize);
+      p = this.pool.pop()?.fill(0) ?? new Float32Array(this.planeSize);
       this.images.set(t, p);
     }
     return p;
@@ -246,7 +251,8 @@ class BandRunner {
     for (let b0 = 0; b0 < this.planeStarts.length; b0 += batchSize) {
       if (this.options.signal?.aborted) throw new StreamAbortedError();
       const batch = this.planeStarts.slice(b0, b0 + batchSize);
-      const input = new Float32Array(batch.length * pv);
+      if (!this.input || this.input.length !== batch.length * pv) this.input = new Float32Array(batch.length * pv);
+      const input = this.input;
       for (let i = 0; i < batch.length; i++) this.cut(s, batch[i], input.subarray(i * pv, (i + 1) * pv));
       const outputs = await this.runner.run({
         [inputName]: { dims: [batch.length, 1, this.patch[2], this.patch[1], this.patch[0]], data: input },
@@ -320,9 +326,9 @@ class BandRunner {
       if (slab !== lastSlab) {
         acc = this.acc.get(slab);
         if (!acc) {
-          acc = new Float32Array(C * n);
+          acc = this.accPool.pop()?.fill(0) ?? new Float32Array(C * n);
           this.acc.set(slab, acc);
-          this.weight.set(slab, new Float32Array(n));
+          this.weight.set(slab, this.pool.pop()?.fill(0) ?? new Float32Array(n));
         }
         w = this.weight.get(slab);
         lastSlab = slab;
@@ -356,10 +362,21 @@ class BandRunner {
   private finalize(t: number): void {
     const acc = this.acc.get(t);
     const weight = this.weight.get(t);
+    const image = this.images.get(t);
     this.images.delete(t);
     this.acc.delete(t);
     this.weight.delete(t);
     this.processed.delete(t);
+    if (image) this.pool.push(image);
+    try {
+      this.finalizeSlab(t, acc, weight);
+    } finally {
+      if (acc) this.accPool.push(acc);
+      if (weight) this.pool.push(weight);
+    }
+  }
+
+  private finalizeSlab(t: number, acc: Float32Array | undefined, weight: Float32Array | undefined): void {
     const g = this.g;
     const a = g.slabAxis;
     if (t >= g.modelDims[a]) return;
@@ -371,7 +388,9 @@ class BandRunner {
     const n2 = g.modelDims[o2];
     const gn1 = this.grid[o1];
     const m = n1 * n2;
-    const probs = new Float32Array(C * m);
+    if (!this.probs || this.probs.length !== C * m) this.probs = new Float32Array(C * m);
+    if (!this.labelsOut || this.labelsOut.length !== m) this.labelsOut = new Uint8Array(m);
+    const probs = this.probs;
     for (let c = 0; c < C; c++) {
       for (let q = 0; q < n2; q++) {
         for (let p = 0; p < n1; p++) {
@@ -381,7 +400,7 @@ class BandRunner {
         }
       }
     }
-    this.onFinal(t, argmaxChannels(probs, C, m));
+    this.onFinal(t, argmaxInto(probs, C, m, this.labelsOut));
   }
 
   finish(): void {
@@ -390,13 +409,74 @@ class BandRunner {
   }
 }
 
-/** Class ids of the model grid, kept compressed per slab, with the components the clean-up needs. */
+/**
+ * Run-length coding of a plane ([value, length] pairs): class ids and component labels of a
+ * segmentation are long runs. A plane with more runs than half its voxels is kept as a plain copy.
+ * (Not deflate: its per-call working buffers would be garbage for every slab.)
+ */
+type Packed = Int32Array | Uint8Array;
+
+function pack(data: Uint8Array | Int32Array): { packed: Packed; raw: boolean; bytes: number } {
+  let runs = 1;
+  for (let v = 1; v < data.length; v++) if (data[v] !== data[v - 1]) runs++;
+  if (runs * 2 > data.length / (data instanceof Uint8Array ? 8 : 2)) {
+    const copy = data.slice();
+    return { packed: copy, raw: true, bytes: copy.byteLength };
+  }
+  const out = new Int32Array(runs * 2);
+  let r = 0;
+  let start = 0;
+  for (let v = 1; v <= data.length; v++) {
+    if (v === data.length || data[v] !== data[start]) {
+      out[r++] = data[start];
+      out[r++] = v - start;
+      start = v;
+    }
+  }
+  return { packed: out, raw: false, bytes: out.byteLength };
+}
+
+function unpackPlane(p: { packed: Packed; raw: boolean }, into: Uint8Array | Int32Array): void {
+  if (p.raw) {
+    into.set(p.packed);
+    return;
+  }
+  const runs = p.packed as Int32Array;
+  let o = 0;
+  for (let r = 0; r < runs.length; r += 2) {
+    into.fill(runs[r], o, o + runs[r + 1]);
+    o += runs[r + 1];
+  }
+}
+
+/** argmaxChannels (sliding-window.ts) into a reused buffer: first channel wins ties, one channel > 0.5. */
+function argmaxInto(data: Float32Array, channels: number, voxels: number, out: Uint8Array): Uint8Array {
+  if (channels === 1) {
+    for (let v = 0; v < voxels; v++) out[v] = data[v] > 0.5 ? 1 : 0;
+    return out;
+  }
+  for (let v = 0; v < voxels; v++) {
+    let best = data[v];
+    let c0 = 0;
+    for (let c = 1; c < channels; c++) {
+      const x = data[c * voxels + v];
+      if (x > best) {
+        best = x;
+        c0 = c;
+      }
+    }
+    out[v] = c0;
+  }
+  return out;
+}
+
+/** Class ids of the model grid, kept run-length coded per slab, with the components the clean-up needs. */
 class ModelLabelStore {
   storedBytes = 0;
   private readonly g: StreamGrid;
   private readonly classes: { organ: number | null; tumor: number | null };
-  private readonly labels = new Map<number, Uint8Array>();
-  private readonly tumorIds = new Map<number, Uint8Array>();
+  private readonly labels = new Map<number, { packed: Packed; raw: boolean }>();
+  private readonly tumorIds = new Map<number, { packed: Packed; raw: boolean }>();
   private readonly tumorCC: PlaneComponents;
   private readonly organCC: PlaneComponents;
   /** Tumor root -> organ roots it touches (6-neighbourhood), recorded as the slabs go by. */
@@ -419,9 +499,9 @@ class ModelLabelStore {
   }
 
   add(t: number, labels: Uint8Array): void {
-    const packed = deflateSync(labels, { level: 1 });
+    const packed = pack(labels);
     this.labels.set(t, packed);
-    this.storedBytes += packed.byteLength;
+    this.storedBytes += packed.bytes;
     const { organ, tumor } = this.classes;
     if (tumor === null) return;
     const tl = this.tumorCC.push(labels, tumor);
@@ -445,9 +525,9 @@ class ModelLabelStore {
       }
     }
     if (any) {
-      const ids = deflateSync(new Uint8Array(tl.buffer, tl.byteOffset, tl.byteLength), { level: 1 });
+      const ids = pack(tl);
       this.tumorIds.set(t, ids);
-      this.storedBytes += ids.byteLength;
+      this.storedBytes += ids.bytes;
     }
     this.prevLabels = labels;
   }
@@ -506,15 +586,14 @@ class ModelLabelStore {
     }
   }
 
-  /** The cleaned class ids of model slab t (plane p1 + n1 * p2). */
-  private slab(t: number): Uint8Array {
+  /** The cleaned class ids of model slab t (plane p1 + n1 * p2), into `labels`. */
+  private slab(t: number, labels: Uint8Array, tl: Int32Array): Uint8Array {
     const packed = this.labels.get(t);
     if (!packed) throw new Error('internal: a model slab was never stored');
-    const labels = inflateSync(packed);
+    unpackPlane(packed, labels);
     const ids = this.tumorIds.get(t);
     if (ids && this.decisions.size > 0) {
-      const raw = inflateSync(ids);
-      const tl = new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      unpackPlane(ids, tl);
       for (let v = 0; v < tl.length; v++) {
         if (!tl[v]) continue;
         const d = this.decisions.get(this.tumorCC.find(tl[v]));
@@ -533,16 +612,17 @@ class ModelLabelStore {
     const lesionCC = tumor === null ? null : new PlaneComponents(nx, ny, 3);
     const counts = new Array(256).fill(0);
     let cachedT = -2;
-    let cached: Uint8Array | null = null;
+    const cached = new Uint8Array(this.n1 * this.n2);
+    const ids = new Int32Array(this.n1 * this.n2);
     for (let k = 0; k < nz; k++) {
       const t = modelSlabOf(g, k);
       if (t < 0) out.fill(0);
       else {
         if (t !== cachedT) {
-          cached = this.slab(t);
+          this.slab(t, cached, ids);
           cachedT = t;
         }
-        const src = cached as Uint8Array;
+        const src = cached;
         for (let v = 0; v < out.length; v++) {
           const m = map[v];
           out[v] = m < 0 ? 0 : src[m];

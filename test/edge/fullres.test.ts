@@ -100,19 +100,19 @@ describe('full-resolution CT through /v1/segment (streaming)', () => {
     for (let i = 0; i < mask.data.length; i++) if (mask.data[i] === whole.mask.data[i]) same++;
     expect(same / mask.data.length).toBeGreaterThan(0.999);
     expect(new Set(whole.mask.data).size).toBeGreaterThan(1);
-  });
+  }, 300_000);
 
   it('512x512x300 stays within the isolate limit', async () => {
     const { res, bytes, isolate } = await segment(300, 1.25, false);
     expect(res.status).toBe(200);
     expect(readNifti(bytes).dims).toEqual([512, 512, 300]);
     expect(isolate).toBeLessThan(ISOLATE_LIMIT);
-  });
+  }, 300_000);
 
   it('512x512x1000 stays within the isolate limit', async () => {
     const { res, bytes, isolate } = await segment(1000, 0.6, false);
     expect(res.status).toBe(200);
     expect(readNifti(bytes).dims).toEqual([512, 512, 1000]);
     expect(isolate).toBeLessThan(ISOLATE_LIMIT);
-  });
+  }, 600_000);
 });
