@@ -21,7 +21,8 @@ import { applyAffine } from '../geometry/affine.ts';
 import { voxelMl } from '../metrics/dice.ts';
 import type { ModelManifest } from '../model/manifest.ts';
 import type { NiftiHeaderInfo } from '../volume/nifti-header.ts';
-import { type NiftiSliceReader, StreamAbortedError } from '../volume/nifti-slices.ts';
+import { NiftiSliceReader, type SliceStreamLimits, StreamAbortedError } from '../volume/nifti-slices.ts';
+import { gzipNiftiSliceStream, niftiSliceStream } from '../volume/nifti-write-stream.ts';
 import type { Affine, Dims3, VoxelArray } from '../volume/volume.ts';
 import { classIds, type Lesion, type SegmentOptions } from './pipeline.ts';
 import type { OnnxRunner } from './runner.ts';
@@ -670,6 +671,37 @@ class ModelLabelStore {
   }
 }
 
-/** Re-exported so callers need one import for the streaming path. */
-export type { NiftiSliceReader };
-export { storageIndexOf };
+
+/**
+ * The whole streaming path for a NIfTI byte stream (HTTP body, file): header checked first, the
+ * segmentation band by band, then the mask as a .nii(.gz) byte stream on the input grid with its
+ * affine. The one entry point the Worker and the CLI share.
+ */
+export async function segmentNiftiStream(
+  input: ReadableStream<Uint8Array>,
+  manifest: ModelManifest,
+  runner: OnnxRunner,
+  options: StreamSegmentOptions & {
+    limits?: Partial<SliceStreamLimits>;
+    idleTimeoutMs?: number;
+  } = {},
+): Promise<StreamSegmentation & { maskStream(gzip: boolean, onClose?: () => void): ReadableStream<Uint8Array> }> {
+  const reader = await NiftiSliceReader.open(input, {
+    limits: options.limits,
+    idleTimeoutMs: options.idleTimeoutMs,
+    signal: options.signal,
+  });
+  try {
+    const seg = await segmentSliceStream(reader, manifest, runner, options);
+    return {
+      ...seg,
+      maskStream(gzip, onClose) {
+        const args = [seg.dims, seg.affine, 'uint8', seg.slices(), { onClose }] as const;
+        return gzip ? gzipNiftiSliceStream(...args) : niftiSliceStream(...args);
+      },
+    };
+  } catch (e) {
+    await reader.cancel();
+    throw e;
+  }
+}

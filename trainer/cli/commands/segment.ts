@@ -4,7 +4,7 @@
  * input's grid with its affine: 0 background, 1 organ, 2 tumor (the model's class ids).
  */
 import type { Command } from 'commander';
-import { CliError, integer, log, printResult, readInput, writeOutput } from '../output.ts';
+import { CliError, integer, log, printResult } from '../output.ts';
 
 interface SegmentCliOptions {
   model: string;
@@ -43,11 +43,13 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (opts: SegmentCliOptions) => {
       if (!/\.nii(\.gz)?$/i.test(opts.out)) throw new CliError('--out must end in .nii.gz or .nii');
-      const { readNifti, writeNifti } = await import('../../../shared/volume/nifti.ts');
-      const { segmentVolume } = await import('../../../shared/inference/pipeline.ts');
+      const { segmentNiftiStream } = await import('../../../shared/inference/stream-segment.ts');
+      const { openInputStream, writeOutputStream } = await import('../nifti-files.ts');
       const { openLocalModel } = await import('../../runners/local-model.ts');
       const { voxelMl } = await import('../../../shared/metrics/dice.ts');
-      const volume = readNifti(await readInput(opts.image, 'image'));
+      // Streamed: the CT is read slice by slice while the windows run (a 1000-slice CT never
+      // exists whole in memory), its header checked before anything is inflated.
+      const input = await openInputStream(opts.image, 'image');
       const model = await openLocalModel(opts.model, 'segmentor', {
         precision: opts.precision,
         threads: opts.threads,
@@ -57,7 +59,7 @@ export function register(program: Command): void {
       const progress = process.stderr.isTTY
         ? (done: number, total: number) => process.stderr.write(`\rsegment: patch ${done}/${total}`)
         : undefined;
-      const result = await segmentVolume(volume, model.manifest, model.runner, {
+      const result = await segmentNiftiStream(input, model.manifest, model.runner, {
         organ: opts.organ,
         organConstraint: opts.organConstraint,
         minLesionMl: opts.minLesionMl,
@@ -65,29 +67,26 @@ export function register(program: Command): void {
         onProgress: progress,
       });
       if (progress) process.stderr.write('\n');
+      await writeOutputStream(opts.out, result.maskStream(/\.gz$/i.test(opts.out)));
       await model.runner.release?.();
       const seconds = (performance.now() - t0) / 1000;
-      const gzip = /\.gz$/i.test(opts.out);
-      await writeOutput(opts.out, writeNifti(result.mask, { gzip, datatype: 'uint8' }));
-      let organ = 0;
-      let tumor = 0;
-      for (const v of result.mask.data) {
-        if (v === 1) organ++;
-        else if (v === 2) tumor++;
-      }
-      const ml = voxelMl(result.mask.affine);
+      const counts = result.classVoxels();
+      const lesions = result.lesions();
+      const organ = counts[1] ?? 0;
+      const tumor = counts[2] ?? 0;
+      const ml = voxelMl(result.affine);
       const summary = {
         model: { name: model.manifest.name, version: model.manifest.version, precision: model.precision },
-        dims: result.mask.dims,
+        dims: result.dims,
         modelDims: result.modelDims,
         organVoxels: organ,
         tumorVoxels: tumor,
         organMl: round(organ * ml),
         tumorMl: round(tumor * ml),
-        lesions: result.lesions.map((l) => ({ ...l, volumeMl: round(l.volumeMl) })),
+        lesions: lesions.map((l) => ({ ...l, volumeMl: round(l.volumeMl) })),
         seconds: round(seconds),
       };
-      log(`segment: ${result.lesions.length} lesion(s) in ${seconds.toFixed(1)} s`);
+      log(`segment: ${lesions.length} lesion(s) in ${seconds.toFixed(1)} s`);
       printResult(opts.json === true, summary, () =>
         [
           `model      ${summary.model.name} ${summary.model.version} (${summary.model.precision})`,
