@@ -40,9 +40,14 @@ export class Gate {
     const limit = options.maxQueued ?? this.maxWaiting;
     if (this.queue.length >= limit) {
       return Promise.reject(
-        new ApiError(503, 'busy', `too many requests queued in this instance (limit ${limit}); retry shortly`, {
-          'retry-after': '5',
-        }),
+        new ApiError(
+          503,
+          'busy',
+          `too many requests queued in this instance (limit ${limit}); retry shortly`,
+          {
+            'retry-after': '5',
+          },
+        ),
       );
     }
     return new Promise<Release>((resolve, reject) => {

@@ -12,7 +12,12 @@
 
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
-import { createOrtRunner, type OrtModule, type OrtRunner, type OrtSessionOptions } from '../shared/inference/ort-runner.ts';
+import {
+  createOrtRunner,
+  type OrtModule,
+  type OrtRunner,
+  type OrtSessionOptions,
+} from '../shared/inference/ort-runner.ts';
 
 const SENTINEL = new ArrayBuffer(8);
 let wasmMemory: WebAssembly.Memory | null = null;

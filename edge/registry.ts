@@ -137,7 +137,9 @@ export class ModelRegistry {
   }
 
   /** The active version's manifest, model file and the session key it maps to. */
-  private async resolve(role: ModelRole): Promise<{ manifest: ModelManifest; file: ModelFile; key: string; sessionKey: string }> {
+  private async resolve(
+    role: ModelRole,
+  ): Promise<{ manifest: ModelManifest; file: ModelFile; key: string; sessionKey: string }> {
     const pointer = await this.latest();
     if (!pointer) throw new FreeTumorError('model_unavailable', 'no models are published yet');
     const manifestKey = this.manifestKey(pointer, role);

@@ -6,9 +6,9 @@
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { edgeContext } from '../context.ts';
-import type { ModelState } from '../registry.ts';
 import { heavyWork } from '../gate.ts';
 import { cachedRunnerKeys, wasmMemoryBytes } from '../ort.ts';
+import type { ModelState } from '../registry.ts';
 import { healthSchema } from '../schemas.ts';
 import type { AppEnv } from '../types.ts';
 

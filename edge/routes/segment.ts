@@ -56,7 +56,11 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
   const { config, registry } = edgeContext(c.env);
   checkDeclaredLength(c.req.raw, config.maxBodyBytes);
   const signal = c.req.raw.signal;
-  const releaseGate = await heavyWork.acquire({ maxWaitMs: config.queueWaitMs, maxQueued: config.maxQueued, signal });
+  const releaseGate = await heavyWork.acquire({
+    maxWaitMs: config.queueWaitMs,
+    maxQueued: config.maxQueued,
+    signal,
+  });
   let model: Awaited<ReturnType<typeof registry.model>> | null = null;
   let reader: Awaited<ReturnType<typeof openNiftiBody>> | null = null;
   const releaseAll = () => {
@@ -67,7 +71,11 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
     model = await registry.model('segmentor');
     const { manifest, runner } = model;
     if (organ && !manifest.organs.includes(organ)) {
-      throw new ApiError(422, 'invalid_organ', `the active segmentor covers ${manifest.organs.join(', ')}, not ${organ}`);
+      throw new ApiError(
+        422,
+        'invalid_organ',
+        `the active segmentor covers ${manifest.organs.join(', ')}, not ${organ}`,
+      );
     }
     if (!c.req.raw.body) throw new ApiError(400, 'invalid_argument', 'the request has no body');
     reader = await openNiftiBody(c.req.raw.body, config, signal);
@@ -90,7 +98,9 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
           dims: seg.dims,
           organVoxels: counts[1] ?? 0,
           tumorVoxels: counts[2] ?? 0,
-          lesions: seg.lesions().map((l) => ({ voxels: l.voxels, volumeMl: l.volumeMl, centroidMm: l.centroidMm })),
+          lesions: seg
+            .lesions()
+            .map((l) => ({ voxels: l.voxels, volumeMl: l.volumeMl, centroidMm: l.centroidMm })),
         },
         200,
       );

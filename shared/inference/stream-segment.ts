@@ -252,7 +252,8 @@ class BandRunner {
     for (let b0 = 0; b0 < this.planeStarts.length; b0 += batchSize) {
       if (this.options.signal?.aborted) throw new StreamAbortedError();
       const batch = this.planeStarts.slice(b0, b0 + batchSize);
-      if (!this.input || this.input.length !== batch.length * pv) this.input = new Float32Array(batch.length * pv);
+      if (!this.input || this.input.length !== batch.length * pv)
+        this.input = new Float32Array(batch.length * pv);
       const input = this.input;
       for (let i = 0; i < batch.length; i++) this.cut(s, batch[i], input.subarray(i * pv, (i + 1) * pv));
       const outputs = await this.runner.run({
@@ -671,26 +672,30 @@ class ModelLabelStore {
   }
 }
 
-
 /**
  * The whole streaming path for a NIfTI byte stream (HTTP body, file): header checked first, the
  * segmentation band by band, then the mask as a .nii(.gz) byte stream on the input grid with its
  * affine. The one entry point the Worker and the CLI share.
  */
 export async function segmentNiftiStream(
-  input: ReadableStream<Uint8Array>,
+  input: ReadableStream<Uint8Array> | NiftiSliceReader,
   manifest: ModelManifest,
   runner: OnnxRunner,
   options: StreamSegmentOptions & {
     limits?: Partial<SliceStreamLimits>;
     idleTimeoutMs?: number;
   } = {},
-): Promise<StreamSegmentation & { maskStream(gzip: boolean, onClose?: () => void): ReadableStream<Uint8Array> }> {
-  const reader = await NiftiSliceReader.open(input, {
-    limits: options.limits,
-    idleTimeoutMs: options.idleTimeoutMs,
-    signal: options.signal,
-  });
+): Promise<
+  StreamSegmentation & { maskStream(gzip: boolean, onClose?: () => void): ReadableStream<Uint8Array> }
+> {
+  const reader =
+    input instanceof NiftiSliceReader
+      ? input
+      : await NiftiSliceReader.open(input, {
+          limits: options.limits,
+          idleTimeoutMs: options.idleTimeoutMs,
+          signal: options.signal,
+        });
   try {
     const seg = await segmentSliceStream(reader, manifest, runner, options);
     return {

@@ -39,7 +39,10 @@ export function fullResCt(slices: number, sliceMm: number, inPlane = 512): FullR
   const pixel = 0.75;
   const dims: Dims3 = [inPlane, inPlane, slices];
   // LPS storage (as DICOM converters write): i towards L, j towards P, k towards S.
-  const srcCentre = applyAffine(src.affine, src.dims.map((d) => (d - 1) / 2));
+  const srcCentre = applyAffine(
+    src.affine,
+    src.dims.map((d) => (d - 1) / 2),
+  );
   const affine = Float64Array.of(
     -pixel,
     0,
@@ -104,7 +107,8 @@ export function fullResCt(slices: number, sliceMm: number, inPlane = 512): FullR
     },
     volume() {
       const data = new Int16Array(inPlane * inPlane * slices);
-      for (let k = 0; k < slices; k++) slice(k, data.subarray(k * inPlane * inPlane, (k + 1) * inPlane * inPlane));
+      for (let k = 0; k < slices; k++)
+        slice(k, data.subarray(k * inPlane * inPlane, (k + 1) * inPlane * inPlane));
       return { dims, data, affine: Float64Array.from(affine), datatype: 'int16' };
     },
   };

@@ -56,7 +56,11 @@ export class IsolateInspector {
     const reply = new Promise<unknown>((resolve) => this.waiting.set(id, resolve));
     ws.send(JSON.stringify({ id, method: 'Runtime.getHeapUsage' }));
     const r = (await reply) as Partial<HeapUsage>;
-    return { usedSize: r.usedSize ?? 0, totalSize: r.totalSize ?? 0, backingStorageSize: r.backingStorageSize ?? 0 };
+    return {
+      usedSize: r.usedSize ?? 0,
+      totalSize: r.totalSize ?? 0,
+      backingStorageSize: r.backingStorageSize ?? 0,
+    };
   }
 
   close(): void {

@@ -44,12 +44,13 @@ export function register(program: Command): void {
     .action(async (opts: SegmentCliOptions) => {
       if (!/\.nii(\.gz)?$/i.test(opts.out)) throw new CliError('--out must end in .nii.gz or .nii');
       const { segmentNiftiStream } = await import('../../../shared/inference/stream-segment.ts');
+      const { NiftiSliceReader } = await import('../../../shared/volume/nifti-slices.ts');
       const { openInputStream, writeOutputStream } = await import('../nifti-files.ts');
       const { openLocalModel } = await import('../../runners/local-model.ts');
       const { voxelMl } = await import('../../../shared/metrics/dice.ts');
       // Streamed: the CT is read slice by slice while the windows run (a 1000-slice CT never
-      // exists whole in memory), its header checked before anything is inflated.
-      const input = await openInputStream(opts.image, 'image');
+      // exists whole in memory), its header checked before the model loads or anything is inflated.
+      const input = await NiftiSliceReader.open(await openInputStream(opts.image, 'image'));
       const model = await openLocalModel(opts.model, 'segmentor', {
         precision: opts.precision,
         threads: opts.threads,
