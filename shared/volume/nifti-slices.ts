@@ -136,6 +136,8 @@ class InflatedSource {
   private readonly source: ByteSource;
   private inflated: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private first: Uint8Array | null = null;
+  /** The source's own failure (timeout, limit, disconnect), which the inflater may report otherwise. */
+  private sourceError: unknown = null;
 
   constructor(source: ByteSource) {
     this.source = source;
@@ -152,6 +154,7 @@ class InflatedSource {
     if (head.length === 0) throw new NiftiError('invalid_nifti', 'the file is empty');
     if (head[0] === 0x1f && head[1] === 0x8b) {
       const src = this.source;
+      const self = this;
       let pendingHead: Uint8Array | null = head;
       const compressed = new ReadableStream<Uint8Array>({
         async pull(controller) {
@@ -165,6 +168,7 @@ class InflatedSource {
             if (chunk) controller.enqueue(chunk);
             else controller.close();
           } catch (e) {
+            self.sourceError = e;
             controller.error(e);
           }
         },
@@ -194,6 +198,7 @@ class InflatedSource {
       const { done, value } = await this.inflated.read();
       return done ? null : value;
     } catch (e) {
+      if (this.sourceError) throw this.sourceError;
       if (e instanceof FreeTumorError || e instanceof StreamAbortedError) throw e;
       const msg = e instanceof Error ? e.message : '';
       // zlib's own messages are fixed strings; a cut-off upload shows as an unexpected end.
