@@ -135,7 +135,8 @@ export const synthesizeMultipart: SchemaObject = {
 
 export const synthesizeParamsSchema = z.object({
   organ: organSchema,
-  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('mix'),
+  /** The CLI's default (`freetumor synthesize --type`). */
+  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('random'),
   count: z.coerce.number().int().min(1).max(10).optional(),
   seed: z.coerce
     .number()

@@ -245,8 +245,10 @@ describe('edge API in workerd', () => {
     const zip = await multipart('/v1/synthesize', { image: ct, label, organ: 'liver', seed: '3' });
     const files = unzipSync(new Uint8Array(await zip.arrayBuffer()));
     const summary = JSON.parse(new TextDecoder().decode(files['summary.json']));
-    expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2 });
-    expect(summary.tumorVoxels).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2, type: 'random' });
+    expect(summary.inputTumorVoxels).toBeGreaterThan(0);
+    // The CLI's summary: every tumor has its volume in ml.
+    for (const t of summary.tumors) expect(t.volumeMl).toBeGreaterThan(0);
     const outLabel = readNifti(files['label.nii.gz']);
     expect(outLabel.dims).toEqual(volume.dims);
     // FreeTumor scheme: 1 liver, 2 liver tumor; the merged scheme for scoring keeps only the liver.
@@ -297,7 +299,7 @@ describe('edge API in workerd', () => {
       expect(outCt.dims).toEqual(input.dims);
       expect([...outCt.affine]).toEqual([...input.affine]);
       expect(outCt.datatype).toBe(input.datatype);
-      expect(summary.tumorVoxels).toBeGreaterThan(0);
+      expect(summary.inputTumorVoxels).toBeGreaterThan(0);
       let tumor = 0;
       let changedOutside = 0;
       for (let i = 0; i < input.data.length; i++) {
@@ -305,7 +307,7 @@ describe('edge API in workerd', () => {
         if (isTumor) tumor++;
         else if (outCt.data[i] !== input.data[i] && outLabel.data[i] !== 5) changedOutside++;
       }
-      expect(tumor).toBe(summary.tumorVoxels);
+      expect(tumor).toBe(summary.inputTumorVoxels);
       expect(changedOutside).toBe(0);
       const again = new Uint8Array(await (await send()).arrayBuffer());
       // Same seed, same tumor (compared as voxels: the gzip header carries a time stamp).
