@@ -12,12 +12,8 @@
 
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
-import {
-  createOrtRunner,
-  type OrtModule,
-  type OrtRunner,
-  type OrtSessionOptions,
-} from '../shared/inference/ort-runner.ts';
+import { createOrtRunner, type OrtModule, type OrtRunner } from '../shared/inference/ort-runner.ts';
+import { WORKER_SESSION_OPTIONS } from './ort-options.ts';
 
 const SENTINEL = new ArrayBuffer(8);
 let wasmMemory: WebAssembly.Memory | null = null;
@@ -59,18 +55,6 @@ export { ort };
 export function wasmMemoryBytes(): number {
   return wasmMemory?.buffer.byteLength ?? 0;
 }
-
-/**
- * ORT session options of the Worker (measured in bench/edge.bench.ts): all graph optimizations
- * (fusions, constant folding of int8 weights' DequantizeLinear), the CPU memory arena off because its
- * chunks stay in the wasm heap, which only grows, and sequential execution (one thread).
- */
-export const WORKER_SESSION_OPTIONS: OrtSessionOptions = {
-  executionProviders: ['wasm'],
-  graphOptimizationLevel: 'all',
-  enableCpuMemArena: false,
-  executionMode: 'sequential',
-};
 
 /** The Worker's runner for a model file: the one place a runner is made. */
 export function createRunner(bytes: Uint8Array): Promise<OrtRunner> {

@@ -113,3 +113,84 @@ export function fullResCt(slices: number, sliceMm: number, inPlane = 512): FullR
     },
   };
 }
+
+/**
+ * A label on the same grid as `ct`: organ (1) in a 45 mm ball and a synthetic tumor (2) in a
+ * `radiusMm` ball inside it, centred `offsetMm` from the volume centre; produced slice by slice.
+ */
+export function ballLabel(ct: FullResCt, radiusMm = 15, offsetMm: [number, number, number] = [40, 20, 0]) {
+  const [nx, ny, nz] = ct.dims;
+  const a = ct.affine;
+  const centre = applyAffine(a, [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2]).map((c, i) => c + offsetMm[i]);
+  return {
+    stream(): ReadableStream<Uint8Array> {
+      let k = 0;
+      const out = new Uint8Array(nx * ny);
+      const iter: Iterator<Uint8Array> = {
+        next() {
+          if (k >= nz) return { done: true, value: undefined };
+          out.fill(0);
+          const dz = applyAffine(a, [0, 0, k])[2] - centre[2];
+          if (Math.abs(dz) < 45) {
+            for (let j = 0; j < ny; j++) {
+              for (let i = 0; i < nx; i++) {
+                const dx = a[0] * i + a[3] - centre[0];
+                const dy = a[5] * j + a[7] - centre[1];
+                const r = Math.hypot(dx, dy, dz);
+                if (r < radiusMm) out[i + nx * j] = 2;
+                else if (r < 45) out[i + nx * j] = 1;
+              }
+            }
+          }
+          k++;
+          return { done: false, value: out };
+        },
+      };
+      return niftiSliceStream(ct.dims, ct.affine, 'uint8', iter, { chunkBytes: 4 << 20 });
+    },
+  };
+}
+
+/** A multipart/form-data body whose file parts stream (label first, as the client sends it). */
+export function multipartBody(parts: Array<[string, ReadableStream<Uint8Array> | string]>): {
+  body: ReadableStream<Uint8Array>;
+  contentType: string;
+} {
+  const boundary = `ft-bench-${Math.random().toString(36).slice(2)}`;
+  const enc = new TextEncoder();
+  let index = 0;
+  let current: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (current) {
+        const { done, value } = await current.read();
+        if (!done) {
+          c.enqueue(value);
+          return;
+        }
+        current = null;
+        c.enqueue(enc.encode('\r\n'));
+        return;
+      }
+      if (index >= parts.length) {
+        c.enqueue(enc.encode(`--${boundary}--\r\n`));
+        c.close();
+        return;
+      }
+      const [name, value] = parts[index++];
+      if (typeof value === 'string') {
+        c.enqueue(
+          enc.encode(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
+        );
+        return;
+      }
+      c.enqueue(
+        enc.encode(
+          `--${boundary}\r\ncontent-disposition: form-data; name="${name}"; filename="${name}.nii"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+        ),
+      );
+      current = value.getReader();
+    },
+  });
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+}
