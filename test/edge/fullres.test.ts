@@ -13,7 +13,7 @@ import { segmentVolume } from '../../shared/inference/segment.ts';
 import { readNifti } from '../../shared/volume/nifti.ts';
 import { gzipStream } from '../../shared/volume/nifti-write-stream.ts';
 import { buildModelFixture, type ModelFixture, publish } from './fixtures.ts';
-import { fullResCt } from './fullres-ct.ts';
+import { ballLabel, fullResCt, multipartBody } from './fullres-ct.ts';
 import { bearer, buildWorker, KEYS, startWorker } from './harness.ts';
 import { cpuSeconds, IsolateInspector, mib, sampleHeap, workerdPids } from './probe.ts';
 
@@ -100,6 +100,25 @@ describe('full-resolution CT through /v1/segment (streaming)', () => {
     for (let i = 0; i < mask.data.length; i++) if (mask.data[i] === whole.mask.data[i]) same++;
     expect(same / mask.data.length).toBeGreaterThan(0.999);
     expect(new Set(whole.mask.data).size).toBeGreaterThan(1);
+  }, 300_000);
+
+  it('scores a synthetic tumor on a 512x512x129 CT from its QC crop (label first, both parts streamed)', async () => {
+    const ct = fullResCt(129, 2.5);
+    const { body, contentType } = multipartBody([
+      ['label', ballLabel(ct).stream()],
+      ['image', gzipStream(ct.stream())],
+    ]);
+    const res = (await mf.dispatchFetch('http://edge.test/v1/score', {
+      method: 'POST',
+      headers: { ...bearer(KEYS.user), 'content-type': contentType },
+      body,
+      duplex: 'half',
+    } as never)) as unknown as Response;
+    const s = (await res.json()) as { detection: number; accepted: boolean; threshold: { detection: number } };
+    expect(res.status).toBe(200);
+    expect(s.detection).toBeGreaterThanOrEqual(0);
+    expect(s.detection).toBeLessThanOrEqual(1);
+    expect(s.accepted).toBe(s.detection > s.threshold.detection);
   }, 300_000);
 
   it('512x512x300 stays within the isolate limit', async () => {
