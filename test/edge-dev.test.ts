@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom } from '../shared/phantom/phantom.ts';
 import { readNifti, writeNifti } from '../shared/volume/nifti.ts';
-import { type LocalWorker, startLocalWorker } from '../trainer/demo/worker.ts';
 import { gzipStream } from '../shared/volume/nifti-write-stream.ts';
+import { type LocalWorker, startLocalWorker } from '../trainer/demo/worker.ts';
 import { buildModelFixture, latestPointer } from './edge/fixtures.ts';
 import { fullResCt } from './edge/fullres-ct.ts';
 import { KEYS, ROOT, sha256Hex } from './edge/harness.ts';
@@ -109,7 +109,9 @@ describe('wrangler dev (local)', () => {
     const afterFirst = rss();
     for (let i = 0; i < 3; i++) expect((await send()).status).toBe(200);
     const afterFour = rss();
-    console.log(JSON.stringify({ workerdRssMiB: { afterFirst: mib(afterFirst), afterFour: mib(afterFour) } }));
+    console.log(
+      JSON.stringify({ workerdRssMiB: { afterFirst: mib(afterFirst), afterFour: mib(afterFour) } }),
+    );
     // Before streaming, RSS grew by hundreds of MB over a session and never came back down.
     expect(afterFour - afterFirst).toBeLessThan(96 * 1024 * 1024);
   }, 600_000);

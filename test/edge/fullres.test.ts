@@ -114,7 +114,11 @@ describe('full-resolution CT through /v1/segment (streaming)', () => {
       body,
       duplex: 'half',
     } as never)) as unknown as Response;
-    const s = (await res.json()) as { detection: number; accepted: boolean; threshold: { detection: number } };
+    const s = (await res.json()) as {
+      detection: number;
+      accepted: boolean;
+      threshold: { detection: number };
+    };
     expect(res.status).toBe(200);
     expect(s.detection).toBeGreaterThanOrEqual(0);
     expect(s.detection).toBeLessThanOrEqual(1);
