@@ -89,7 +89,10 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
 
   // Cold start: workerd up with the 14 MB wasm module, then the first request (R2 read, sha256, session).
   const t0 = performance.now();
-  const mf = startWorker(bundle, { vars: { MAX_BODY_BYTES: String(64 * MiB), LATEST_TTL_SECONDS: '3600' } });
+  // The concurrency row queues 8 requests on purpose: no queue wait limit here.
+  const mf = startWorker(bundle, {
+    vars: { MAX_BODY_BYTES: String(64 * MiB), LATEST_TTL_SECONDS: '3600', QUEUE_WAIT_MS: '3600000' },
+  });
   await mf.ready;
   const startupMs = performance.now() - t0;
   await publish((await mf.getR2Bucket('MODELS')) as never, [{ ...fixture, objects: fp32Only }]);
@@ -245,7 +248,7 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
  * int8), against the same streaming pipeline and model on onnxruntime-node (1 thread) and PyTorch
  * CPU (1 thread) forwards of the same architecture over the same number of windows.
  */
-async function* fullResolution(ctx: BenchContext): AsyncIterable<BenchResult> {
+export async function* fullResolution(ctx: BenchContext): AsyncIterable<BenchResult> {
   const inspectorPort = 9_700 + (process.pid % 100);
   const fixture = await buildModelFixture({ version: 'full', seed: 4, int8: true, patchSize: [24, 24, 24] });
   const mf = startWorker(buildWorker('dist/edge-bench'), {
@@ -360,7 +363,7 @@ function torchWindowMs(base: number, depth: number, patch: number): number | nul
  * ORT-web (the Worker's wasm build, in Node, 1 thread) session settings on the demo model, per 24^3
  * window: what `WORKER_SESSION_OPTIONS` (edge/ort.ts) was chosen from.
  */
-async function* ortOptions(ctx: BenchContext): AsyncIterable<BenchResult> {
+export async function* ortOptions(ctx: BenchContext): AsyncIterable<BenchResult> {
   const web = await import('onnxruntime-web');
   web.env.wasm.numThreads = 1;
   const fixture = await buildModelFixture({ version: 'opt', seed: 4, int8: true, patchSize: [24, 24, 24] });
