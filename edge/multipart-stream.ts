@@ -2,8 +2,8 @@
  * multipart/form-data read as a stream: each part's body is a ReadableStream handed out in order, so
  * a CT part can be streamed through the NIfTI slice reader while it uploads. (The well-kept parsers,
  * e.g. @remix-run/multipart-parser, buffer every part whole, which is what a 500 MB CT cannot do.)
- * The body is counted against a byte limit, part headers are bounded, and a part must be read to its
- * end (or skipped with `skip()`) before the next one is asked for.
+ * The body is counted against a byte limit and part headers are bounded; whatever a consumer left of
+ * a part is skipped when the next part is asked for.
  */
 import { LimitError } from '../shared/errors.ts';
 import { ApiError } from './middleware/errors.ts';
@@ -61,7 +61,20 @@ export class MultipartStream {
     this.delimiter = enc.encode(`\r\n--${boundary}`);
   }
 
-  private async fill(): Promise<boolean> {
+  private pendingFill: Promise<boolean> | null = null;
+
+  /**
+   * Appends the next chunk of the body to the buffer. One read at a time (workerd allows a single
+   * pending read): a second caller shares the read in flight and re-checks the buffer.
+   */
+  private fill(): Promise<boolean> {
+    this.pendingFill ??= this.readMore().finally(() => {
+      this.pendingFill = null;
+    });
+    return this.pendingFill;
+  }
+
+  private async readMore(): Promise<boolean> {
     if (this.ended) return false;
     const { done, value } = await this.reader.read();
     if (done) {
@@ -83,7 +96,9 @@ export class MultipartStream {
 
   /** The next part, or null after the last. The previous part must have been read or skipped. */
   async next(): Promise<StreamedPart | null> {
-    if (this.partOpen) throw new Error('internal: the previous multipart part was not consumed');
+    // A part whose consumer stopped early (the NIfTI reader has its voxels) is skipped to its end.
+    if (this.skipping) await this.skipping;
+    if (this.partOpen) await this.skipRest();
     if (this.state === 'done') return null;
     if (this.state === 'preamble') {
       // The first delimiter may come without its leading CRLF.
@@ -151,6 +166,7 @@ export class MultipartStream {
   private partBody(): ReadableStream<Uint8Array> {
     const d = this.delimiter;
     let finished = false;
+    let cancelled = false;
     const finish = () => {
       finished = true;
       this.partOpen = false;
@@ -160,6 +176,8 @@ export class MultipartStream {
       pull: async (controller) => {
         try {
           for (;;) {
+            // Cancelled while a read was in flight: the skip owns the buffer now.
+            if (cancelled) return;
             const i = indexOf(this.buf, d);
             if (i >= 0) {
               const out = this.buf.slice(0, i);
@@ -179,11 +197,12 @@ export class MultipartStream {
             if (!(await this.fill())) throw this.malformed();
           }
         } catch (e) {
-          controller.error(e);
+          if (!cancelled) controller.error(e);
         }
       },
       cancel: async () => {
         // The consumer stopped early (it had what it needed): skip to the part's end.
+        cancelled = true;
         if (!finished) await this.skipRest();
       },
     });

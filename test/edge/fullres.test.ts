@@ -30,6 +30,7 @@ beforeAll(async () => {
   mf = startWorker(buildWorker('dist/edge-test-fullres'), {
     inspectorPort: INSPECTOR_PORT,
     vars: { MAX_BODY_BYTES: String(1024 * MiB) },
+    onLog: (m) => process.env.EDGE_LOG && console.log(m),
   });
   // The demo's model: U-Net widths 8-16-32, instance norm, 24^3 windows at 3 mm, int8 weights.
   fixture = await buildModelFixture({ version: 'full1', seed: 4, int8: true, patchSize: [24, 24, 24] });
