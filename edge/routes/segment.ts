@@ -1,12 +1,20 @@
 /**
  * POST /v1/segment: a NIfTI CT in the body -> a uint8 NIfTI mask on the input's own grid (0 bg,
- * 1 organ, 2 tumor) or a JSON lesion summary. The body streams through the work (header checked
- * first, slices as they arrive, windows band by band: shared/inference/stream-segment.ts) and the
- * mask streams out gzip-compressed, so a 512 x 512 x 1000 CT fits the 128 MB isolate. Pre- and
- * post-processing are the CLI's, so a model gives the same mask in both places.
+ * 1 organ, 2 tumor) or JSON statistics (shared/segmentation/statistics.ts: per structure volume and HU,
+ * per lesion volume, centroid and HU; the schema of the CLI's `segment --statistics`). For the mask the
+ * body streams through the work (header checked first, slices as they arrive, windows band by band:
+ * shared/inference/stream-segment.ts) and the mask streams out gzip-compressed, so a 512 x 512 x 1000
+ * CT fits the 128 MB isolate. The statistics need the CT's HU under the final mask, so format=json
+ * reads the CT whole, under MAX_VOXELS. Pre- and post-processing are the CLI's.
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { LimitError } from '../../shared/errors.ts';
+import { segmentVolume } from '../../shared/inference/segment.ts';
 import { segmentSliceStream } from '../../shared/inference/stream-segment.ts';
+import type { OrganName } from '../../shared/labels/labelmap.ts';
+import { segmentationStatistics } from '../../shared/segmentation/statistics.ts';
+import { maskStructures } from '../../shared/segmentation/structures.ts';
+import { readSliceVolume } from '../../shared/volume/nifti-slices.ts';
 import { gzipNiftiSliceStream } from '../../shared/volume/nifti-write-stream.ts';
 import { edgeContext } from '../context.ts';
 import { heavyWork } from '../gate.ts';
@@ -79,32 +87,31 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
     }
     if (!c.req.raw.body) throw new ApiError(400, 'invalid_argument', 'the request has no body');
     reader = await openNiftiBody(c.req.raw.body, config, signal);
+    if (format === 'json') {
+      if (reader.info.voxels > config.maxVoxels) {
+        throw new LimitError(
+          'voxels for format=json (the statistics need the whole CT; format=nifti streams)',
+          config.maxVoxels,
+          reader.info.voxels,
+        );
+      }
+      const volume = await readSliceVolume(reader);
+      const organName = (organ ?? manifest.organs[0]) as OrganName;
+      const result = await segmentVolume(volume, manifest, runner, { organ: organName });
+      c.header('x-model-version', manifest.version);
+      const stats = segmentationStatistics(volume, result.mask, maskStructures(manifest.labels, organName), {
+        model: { name: manifest.name, version: manifest.version },
+        organ: organName,
+      });
+      releaseAll();
+      return c.json(stats, 200);
+    }
     const seg = await segmentSliceStream(reader, manifest, runner, {
       organ: organ ?? manifest.organs[0],
       maxBandBytes: config.maxBandBytes,
       signal,
     });
     c.header('x-model-version', manifest.version);
-    if (format === 'json') {
-      for (const _ of seg.slices()) {
-        // The mask is not sent; its slices are walked for the counts and lesions.
-      }
-      releaseAll();
-      const counts = seg.classVoxels();
-      return c.json(
-        {
-          model: { name: manifest.name, version: manifest.version },
-          organ: organ ?? manifest.organs[0],
-          dims: seg.dims,
-          organVoxels: counts[1] ?? 0,
-          tumorVoxels: counts[2] ?? 0,
-          lesions: seg
-            .lesions()
-            .map((l) => ({ voxels: l.voxels, volumeMl: l.volumeMl, centroidMm: l.centroidMm })),
-        },
-        200,
-      );
-    }
     // The gate and the session stay held until the mask has streamed out (or the client left).
     const body = gzipNiftiSliceStream(seg.dims, seg.affine, 'uint8', seg.slices(), { onClose: releaseAll });
     return c.body(body, 200, {

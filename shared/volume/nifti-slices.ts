@@ -20,7 +20,7 @@ import {
   parseNiftiHeader,
   sniffHeader,
 } from './nifti-header.ts';
-import type { VoxelArray } from './volume.ts';
+import type { Volume, VoxelArray } from './volume.ts';
 
 export interface SliceStreamLimits extends NiftiLimits {
   /** Most storage slices (dim[3]). */
@@ -376,6 +376,21 @@ export class NiftiSliceReader {
   cancel(): Promise<void> {
     return this.src.cancel();
   }
+}
+
+/** The whole volume of an opened reader (what `readNifti` gives), for inputs small enough to hold. */
+export async function readSliceVolume(reader: NiftiSliceReader): Promise<Volume> {
+  const info = reader.info;
+  const n = reader.sliceVoxels;
+  let data: VoxelArray | null = null;
+  for (let k = 0; ; k++) {
+    const slice = await reader.next();
+    if (!slice) break;
+    data ??= new (slice.constructor as new (n: number) => VoxelArray)(n * info.dims[2]);
+    (data as Float64Array).set(slice as Float64Array, k * n);
+  }
+  if (!data) throw new NiftiError('truncated', 'the volume has no slices');
+  return { dims: [...info.dims], data, affine: Float64Array.from(info.affine), datatype: info.datatype };
 }
 
 /** A ReadableStream over bytes already in memory (tests, the CLI's small inputs). */
