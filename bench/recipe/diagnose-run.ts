@@ -1,0 +1,116 @@
+/**
+ * Where a run's errors on held-out phantoms come from (recipe diagnosis): the run is exported as
+ * the demo exports it and segmented with the deployed pipeline; per case, organ errors are split
+ * into false organ voxels in the largest predicted organ component vs in other components (and
+ * how many of them are air, HU < -500), missed organ voxels, and the false-positive lesions by
+ * size and by whether they lie inside the true organ.
+ *
+ *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.25]
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { segmentVolume } from '../../shared/inference/pipeline.ts';
+import { connectedComponents } from '../../shared/labels/components.ts';
+import { readNifti } from '../../shared/volume/nifti.ts';
+import { readReference } from '../../trainer/demo/evaluation.ts';
+import { exportRun } from '../../trainer/export/from-run.ts';
+import { openLocalModel } from '../../trainer/runners/local-model.ts';
+
+const { values } = parseArgs({
+  options: {
+    run: { type: 'string' },
+    demo: { type: 'string' },
+    precision: { type: 'string', default: 'int8' },
+    overlap: { type: 'string', default: '0.25' },
+    checkpoint: { type: 'string', default: 'best' },
+  },
+});
+if (!values.run || !values.demo) throw new Error('--run and --demo are required');
+const phantom = join(values.demo, 'data', 'phantom');
+const dir = await mkdtemp(join(tmpdir(), 'ft-diag-'));
+const totals = { organFpMain: 0, organFpOther: 0, organFpAir: 0, organFn: 0, organTp: 0 };
+const fpSizes: number[] = [];
+let fpInside = 0;
+try {
+  await exportRun(values.run, dir, {
+    quantize: 'int8',
+    checkpoint: values.checkpoint === 'last' ? 'last' : 'best',
+    roles: ['segmentor'],
+    overlap: Number(values.overlap),
+  });
+  const model = await openLocalModel(dir, 'segmentor', {
+    precision: values.precision === 'fp32' ? 'fp32' : 'int8',
+  });
+  if (!model) throw new Error('no segmentor');
+  for (const f of (await readdir(join(phantom, 'imagesTs'))).sort()) {
+    const id = f.replace(/_0000\.nii\.gz$/, '');
+    const labelPath = join(phantom, 'labelsTs', `${id}.nii.gz`);
+    if (!existsSync(labelPath)) continue;
+    const image = readNifti(new Uint8Array(await readFile(join(phantom, 'imagesTs', f))));
+    const truth = await readReference(
+      { id, image: '', label: labelPath, labelMap: 'freetumor', hasTumor: true },
+      'liver',
+    );
+    const { mask } = await segmentVolume(image, model.manifest, model.runner, { organ: 'liver' });
+    const p = mask.data;
+    const t = truth.data;
+    // Organ = organ + tumor (organ Dice's definition); its components.
+    const organMask = new Uint8Array(p.length);
+    for (let v = 0; v < p.length; v++) if (p[v] > 0) organMask[v] = 1;
+    const cc = connectedComponents(organMask, mask.dims, 26);
+    let main = 0;
+    for (let id2 = 1; id2 <= cc.count; id2++)
+      if (main === 0 || cc.sizes[id2 - 1] > cc.sizes[main - 1]) main = id2;
+    const c = { fpMain: 0, fpOther: 0, fpAir: 0, fn: 0, tp: 0 };
+    for (let v = 0; v < p.length; v++) {
+      const po = p[v] > 0;
+      const to = t[v] > 0;
+      if (po && to) c.tp++;
+      else if (po) {
+        if (cc.labels[v] === main) c.fpMain++;
+        else c.fpOther++;
+        if (image.data[v] < -500) c.fpAir++;
+      } else if (to) c.fn++;
+    }
+    // False-positive lesions: predicted tumor components overlapping no true tumor.
+    const tumorMask = new Uint8Array(p.length);
+    for (let v = 0; v < p.length; v++) if (p[v] === 2) tumorMask[v] = 1;
+    const tc = connectedComponents(tumorMask, mask.dims, 26);
+    const hits = new Uint8Array(tc.count + 1);
+    const inside = new Uint32Array(tc.count + 1);
+    for (let v = 0; v < p.length; v++) {
+      const l = tc.labels[v];
+      if (l === 0) continue;
+      if (t[v] === 2) hits[l] = 1;
+      if (t[v] > 0) inside[l]++;
+    }
+    const fps: number[] = [];
+    for (let l = 1; l <= tc.count; l++) {
+      if (hits[l]) continue;
+      fps.push(tc.sizes[l - 1]);
+      fpSizes.push(tc.sizes[l - 1]);
+      if (inside[l] * 2 >= tc.sizes[l - 1]) fpInside++;
+    }
+    const dice = (2 * c.tp) / (2 * c.tp + c.fpMain + c.fpOther + c.fn);
+    console.log(
+      `${id}: organ Dice ${dice.toFixed(3)} tp ${c.tp} fp(main ${c.fpMain}, other comps ${c.fpOther} in ${cc.count - 1}, air ${c.fpAir}) fn ${c.fn}; FP lesions ${fps.length} voxels [${fps.sort((a, b) => b - a).join(' ')}]`,
+    );
+    totals.organFpMain += c.fpMain;
+    totals.organFpOther += c.fpOther;
+    totals.organFpAir += c.fpAir;
+    totals.organFn += c.fn;
+    totals.organTp += c.tp;
+  }
+  await model.runner.release?.();
+  fpSizes.sort((a, b) => a - b);
+  console.log(JSON.stringify(totals));
+  console.log(
+    `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
+  );
+  console.log(`load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
