@@ -33,6 +33,8 @@ const phantom = join(values.demo, 'data', 'phantom');
 const dir = await mkdtemp(join(tmpdir(), 'ft-diag-'));
 const totals = { organFpMain: 0, organFpOther: 0, organFpAir: 0, organFn: 0, organTp: 0 };
 const fpSizes: number[] = [];
+const DROP_FRACTIONS = [0.01, 0.05, 0.1, 0.5];
+const dropDice: Record<number, number> = {};
 let fpInside = 0;
 try {
   await exportRun(values.run, dir, {
@@ -95,6 +97,21 @@ try {
       if (inside[l] * 2 >= tc.sizes[l - 1]) fpInside++;
     }
     const dice = (2 * c.tp) / (2 * c.tp + c.fpMain + c.fpOther + c.fn);
+    // Organ Dice if foreground components below a fraction of the largest were dropped.
+    for (const f of DROP_FRACTIONS) {
+      let tp = 0;
+      let fp = 0;
+      let fn = 0;
+      const keepMin = f * cc.sizes[main - 1];
+      for (let v = 0; v < p.length; v++) {
+        const po = p[v] > 0 && cc.sizes[cc.labels[v] - 1] >= keepMin;
+        const to = t[v] > 0;
+        if (po && to) tp++;
+        else if (po) fp++;
+        else if (to) fn++;
+      }
+      dropDice[f] = (dropDice[f] ?? 0) + (2 * tp) / (2 * tp + fp + fn) / 7;
+    }
     console.log(
       `${id}: organ Dice ${dice.toFixed(3)} tp ${c.tp} fp(main ${c.fpMain}, other comps ${c.fpOther} in ${cc.count - 1}, air ${c.fpAir}) fn ${c.fn}; FP lesions ${fps.length} voxels [${fps.sort((a, b) => b - a).join(' ')}]`,
     );
@@ -107,10 +124,15 @@ try {
   await model.runner.release?.();
   fpSizes.sort((a, b) => a - b);
   console.log(JSON.stringify(totals));
+  console.log(`organ Dice (mean of 7) with components < f x largest dropped: ${JSON.stringify(dropDice)}`);
   console.log(
     `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
   );
-  console.log(`load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -41,9 +41,15 @@ try {
   const c = await compareSegmentors([{ name: values.run, dir }], cases, 'liver', (m) => console.log(m));
   for (const l of c.lesions) {
     const f = Object.values(l.found)[0];
-    console.log(`${l.caseId}/${l.lesion} ${l.volumeMl.toFixed(1)} ml ${f.detected ? 'found' : 'missed'} Dice ${f.dice.toFixed(2)}`);
+    console.log(
+      `${l.caseId}/${l.lesion} ${l.volumeMl.toFixed(1)} ml ${f.detected ? 'found' : 'missed'} Dice ${f.dice.toFixed(2)}`,
+    );
   }
-  console.log(`load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

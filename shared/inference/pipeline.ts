@@ -21,7 +21,11 @@ import { argmaxChannels, type SlidingWindowResult, slidingWindow } from './slidi
 export interface SegmentOptions {
   /** The organ asked for; must be one the manifest lists. */
   organ?: string;
-  /** Drop tumor components that touch no organ voxel. Default true. */
+  /**
+   * The anatomical clean-up. Default true: organ components below ORGAN_COMPONENT_MIN_FRACTION of
+   * the largest become background, and tumor components that touch no voxel of the largest organ
+   * component are dropped. False: the raw argmax.
+   */
   organConstraint?: boolean;
   /** Tumor components below this volume (ml) are removed. Default 0 (keep all). */
   minLesionMl?: number;
@@ -101,11 +105,13 @@ export async function segmentVolume(
   const probs = await predictProbabilities(prep, manifest, runner, options);
   const labels = argmaxChannels(probs.data, probs.channels, voxelCount(prep.model.dims));
   const classes = classIds(manifest.labels);
+  const constraint = options.organConstraint ?? true;
+  if (constraint && classes.organ !== null) dropOrganSpecks(labels, prep.model.dims, classes.organ);
   if (classes.tumor !== null) {
     cleanTumors(labels, prep.model.dims, prep.model.affine, {
       organ: classes.organ,
       tumor: classes.tumor,
-      organConstraint: options.organConstraint ?? true,
+      organConstraint: constraint,
       minLesionMl: options.minLesionMl ?? 0,
     });
   }
@@ -139,6 +145,29 @@ export function classIds(labels: readonly string[]): { organ: number | null; tum
     else organ ??= i;
   });
   return { organ, tumor };
+}
+
+/**
+ * Organ components (26-connected) smaller than this fraction of the largest one are not the organ:
+ * false-positive specks elsewhere in the abdomen (on held-out phantoms they held a third of the
+ * baseline's false organ voxels; dropping them raised its organ Dice from 0.861 to 0.90,
+ * docs/training-recipe.md). A fraction, not "largest only", so that both kidneys stay.
+ */
+export const ORGAN_COMPONENT_MIN_FRACTION = 0.1;
+
+/** Sets organ voxels of components below ORGAN_COMPONENT_MIN_FRACTION of the largest to background. */
+export function dropOrganSpecks(labels: Uint8Array, dims: Dims3, organ: number): void {
+  const organMask = new Uint8Array(labels.length);
+  for (let v = 0; v < labels.length; v++) if (labels[v] === organ) organMask[v] = 1;
+  const cc = connectedComponents(organMask, dims, 26);
+  if (cc.count < 2) return;
+  let largest = 0;
+  for (const size of cc.sizes) if (size > largest) largest = size;
+  const minVoxels = ORGAN_COMPONENT_MIN_FRACTION * largest;
+  for (let v = 0; v < labels.length; v++) {
+    const id = cc.labels[v];
+    if (id > 0 && cc.sizes[id - 1] < minVoxels) labels[v] = 0;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
 import { applyAffine } from '../geometry/affine.ts';
 import { voxelMl } from '../metrics/dice.ts';
 import type { Affine } from '../volume/volume.ts';
-import type { Lesion, SegmentOptions } from './pipeline.ts';
+import { type Lesion, ORGAN_COMPONENT_MIN_FRACTION, type SegmentOptions } from './pipeline.ts';
 import { PlaneComponents } from './stream-components.ts';
 import { inputPlaneMap, modelRaster, modelSlabOf, type StreamGrid } from './stream-grid.ts';
 
@@ -84,6 +84,9 @@ export class ModelLabelStore {
   private readonly classes: { organ: number | null; tumor: number | null };
   private readonly labels = new Map<number, { packed: Packed; raw: boolean }>();
   private readonly tumorIds = new Map<number, { packed: Packed; raw: boolean }>();
+  private readonly organIds = new Map<number, { packed: Packed; raw: boolean }>();
+  /** Organ roots below ORGAN_COMPONENT_MIN_FRACTION of the largest (pipeline.ts's dropOrganSpecks). */
+  private readonly organDrops = new Set<number>();
   private readonly tumorCC: PlaneComponents;
   private readonly organCC: PlaneComponents;
   /** Tumor root -> organ roots it touches (6-neighbourhood), recorded as the slabs go by. */
@@ -110,20 +113,29 @@ export class ModelLabelStore {
     this.labels.set(t, packed);
     this.storedBytes += packed.bytes;
     const { organ, tumor } = this.classes;
-    if (tumor === null) return;
-    const tl = this.tumorCC.push(labels, tumor);
     let ol: Int32Array | null = null;
     if (organ !== null) {
       ol = this.organCC.push(labels, organ);
       const { n1, n2 } = this;
+      let anyOrgan = false;
       for (let q = 0; q < n2; q++) {
         for (let p = 0; p < n1; p++) {
           const v = p + n1 * q;
-          if (ol[v]) this.organCC.addMin(ol[v], 0, modelRaster(this.g, t, p, q));
+          if (ol[v]) {
+            anyOrgan = true;
+            this.organCC.addMin(ol[v], 0, modelRaster(this.g, t, p, q));
+          }
         }
       }
-      this.recordTouches(tl, ol);
+      if (anyOrgan) {
+        const ids = pack(ol);
+        this.organIds.set(t, ids);
+        this.storedBytes += ids.bytes;
+      }
     }
+    if (tumor === null) return;
+    const tl = this.tumorCC.push(labels, tumor);
+    if (ol) this.recordTouches(tl, ol);
     let any = false;
     for (let v = 0; v < tl.length; v++) {
       if (tl[v]) {
@@ -167,16 +179,22 @@ export class ModelLabelStore {
   /** The clean-up of pipeline.ts's cleanTumors, decided per tumor component. */
   resolve(o: SegmentOptions, modelAffine: Affine): void {
     const { organ, tumor } = this.classes;
-    if (tumor === null) return;
+    const constraint = o.organConstraint ?? true;
     let main = 0;
     if (organ !== null) {
       let best: { root: number; size: number; first: number } | null = null;
-      for (const c of this.organCC.components()) {
+      const organs = this.organCC.components();
+      for (const c of organs) {
         if (!best || c.size > best.size || (c.size === best.size && c.mins[0] < best.first))
           best = { root: c.root, size: c.size, first: c.mins[0] };
       }
       main = best?.root ?? 0;
+      if (constraint && best) {
+        for (const c of organs)
+          if (c.size < ORGAN_COMPONENT_MIN_FRACTION * best.size) this.organDrops.add(c.root);
+      }
     }
+    if (tumor === null) return;
     const touchesMain = new Set<number>();
     for (const key of this.touches) {
       const t = Math.floor(key / 2 ** 26);
@@ -184,7 +202,6 @@ export class ModelLabelStore {
       if (main > 0 && this.organCC.find(oRoot) === main) touchesMain.add(this.tumorCC.find(t));
     }
     const minVoxels = (o.minLesionMl ?? 0) / voxelMl(modelAffine);
-    const constraint = o.organConstraint ?? true;
     for (const c of this.tumorCC.components()) {
       const touches = touchesMain.has(c.root);
       const small = c.size < minVoxels;
@@ -198,6 +215,13 @@ export class ModelLabelStore {
     const packed = this.labels.get(t);
     if (!packed) throw new Error('internal: a model slab was never stored');
     unpackPlane(packed, labels);
+    const organ = this.organIds.get(t);
+    if (organ && this.organDrops.size > 0) {
+      unpackPlane(organ, tl);
+      for (let v = 0; v < tl.length; v++) {
+        if (tl[v] && this.organDrops.has(this.organCC.find(tl[v]))) labels[v] = 0;
+      }
+    }
     const ids = this.tumorIds.get(t);
     if (ids && this.decisions.size > 0) {
       unpackPlane(ids, tl);

@@ -39,7 +39,12 @@ function positionalRunner(): OnnxRunner {
   };
 }
 
-/** An organ ball with a tumor inside it and a tumor-bright blob outside it, on an anisotropic grid. */
+const SPECK = [-26, -27, 16];
+
+/**
+ * An organ ball with a tumor inside it, a tumor-bright blob and an organ-bright speck outside it,
+ * on an anisotropic grid.
+ */
 function scene(dims: Dims3 = [46, 40, 30]): Volume<Int16Array> {
   const affine = Float64Array.of(1.6, 0, 0, -36, 0, 1.9, 0, -38, 0, 0, 2.5, 5, 0, 0, 0, 1);
   const ct = new Int16Array(dims[0] * dims[1] * dims[2]);
@@ -53,6 +58,8 @@ function scene(dims: Dims3 = [46, 40, 30]): Volume<Int16Array> {
         if (Math.hypot(p[0] - 5, p[1] - 4, p[2] - 42) < 7) hu = 210;
         if (Math.hypot(p[0] - 28, p[1] - 26, p[2] - 40) < 4) hu = 215;
         if (Math.hypot(p[0] + 12, p[1] - 9, p[2] - 30) < 2.2) hu = 205;
+        // An organ-bright speck far from the organ ball (below a tenth of its size).
+        if (Math.hypot(p[0] - SPECK[0], p[1] - SPECK[1], p[2] - SPECK[2]) < 4) hu = 100;
         ct[v] = hu;
       }
   return makeVolume(dims, ct, affine, 'int16');
@@ -109,6 +116,32 @@ describe('segmentSliceStream', () => {
       expect(Buffer.from(mask).equals(Buffer.from(whole.mask.data))).toBe(true);
       expect(seg.lesions()).toEqual(whole.lesions);
     }
+  });
+
+  it('drops organ specks below a tenth of the organ with the constraint, keeps them without', async () => {
+    const bytes = writeNifti(base);
+    const near = (mask: Uint8Array) => {
+      let organ = 0;
+      const [nx, ny, nz] = base.dims;
+      for (let k = 0; k < nz; k++)
+        for (let j = 0; j < ny; j++)
+          for (let i = 0; i < nx; i++) {
+            const p = applyAffine(base.affine, [i, j, k]);
+            if (Math.hypot(p[0] - SPECK[0], p[1] - SPECK[1], p[2] - SPECK[2]) < 4)
+              organ += mask[i + nx * (j + ny * k)] === 1 ? 1 : 0;
+          }
+      return organ;
+    };
+    const raw = await segmentVolume(readNifti(bytes), manifest, positionalRunner(), {
+      organConstraint: false,
+    });
+    expect(near(raw.mask.data)).toBeGreaterThan(10);
+    const clean = await segmentVolume(readNifti(bytes), manifest, positionalRunner(), {});
+    expect(near(clean.mask.data)).toBe(0);
+    // The organ ball itself stays.
+    expect(clean.mask.data.filter((v) => v === 1).length).toBeGreaterThan(1000);
+    const { mask } = await streamed(bytes);
+    expect(Buffer.from(mask).equals(Buffer.from(clean.mask.data))).toBe(true);
   });
 
   it('handles a volume thinner than one patch and scaled data', async () => {

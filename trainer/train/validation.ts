@@ -7,7 +7,7 @@
  * tumor-free case cannot raise it.
  */
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { cleanTumors } from '../../shared/inference/pipeline.ts';
+import { cleanTumors, dropOrganSpecks } from '../../shared/inference/pipeline.ts';
 import { slidingWindow } from '../../shared/inference/sliding-window.ts';
 import { averageCases, type CaseAverages } from '../../shared/metrics/cases.ts';
 import { type CaseEvaluation, evaluateCase } from '../../shared/metrics/evaluate.ts';
@@ -67,6 +67,7 @@ export async function evaluateSegmentor(
   const out: ValidationResult['cases'] = [];
   for (const c of cases) {
     const pred = await predictCase(runner, c.image, c.dims, o.patchSize, o.divisor);
+    dropOrganSpecks(pred, c.dims, ORGAN);
     cleanTumors(pred, c.dims, affine, { organ: ORGAN, tumor: TUMOR, organConstraint: true, minLesionMl: 0 });
     out.push({
       id: c.id,
