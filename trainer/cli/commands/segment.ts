@@ -71,7 +71,7 @@ export function register(program: Command): void {
       nonNegative('--min-lesion-ml'),
       0,
     )
-    .option('--no-organ-constraint', 'keep tumors that touch no organ voxel')
+    .option('--no-organ-constraint', 'raw argmax: keep organ specks and tumors that touch no organ voxel')
     .option('--json', 'print one JSON object')
     .action(async (opts: SegmentCliOptions) => {
       const batch = checkForm(opts);
