@@ -37,7 +37,7 @@ export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float3
   const cols = plan.ranges.map(() => rt.alloc(scratch));
   rt.parallel('conv_forward', plan.ranges.length, (part) => {
     const [p0, p1] = plan.ranges[part];
-    return [plan.geom, xPtr, wp, y, cols[part], plan.chunk, p0, p1];
+    return [plan.geom, xPtr, 0, wp, 0, y, cols[part], plan.chunk, p0, p1, 0];
   });
   return rt.f32(y, yLen).slice();
 }

@@ -1,5 +1,7 @@
 /*
- * 3D convolution kernels for tfjs's cpu backend, compiled to wasm32 + SIMD128 by build.sh.
+ * 3D convolution kernels: the training kernels of tfjs's cpu backend (trainer/kernels) and the
+ * convolutions of the ONNX engine (shared/engine), compiled to wasm32 + SIMD128 (+ relaxed SIMD
+ * fused multiply-add) by build.sh, together with ops.c.
  *
  * Layout as tfjs: activations NDHWC, filters [kd][kh][kw][cin][cout]. Every kernel is vol2col
  * followed by one SGEMM per chunk of output voxels:
@@ -9,9 +11,10 @@
  * Each exported kernel handles the output-voxel range [p0, p1), so callers can split one call
  * across threads that share this module's memory. The code keeps nothing on the shadow stack
  * (no local arrays), so threads sharing the memory need no per-thread stack.
+ * The engine's forward adds what inference fuses into a conv: a second input read as if it were
+ * concatenated after the first on the channel axis (no concat buffer), the bias, and a ReLU.
  */
-#include <stdint.h>
-#include <wasm_simd128.h>
+#include "kernels.h"
 
 #ifndef MR
 #define MR 4
@@ -22,44 +25,31 @@
 /* Contraction block: an NR-wide panel of KC rows (16 KiB) stays in L1 while rows of A stream. */
 #define KC 512
 
-/* Conv geometry, written by the host as 21 consecutive int32 values. */
-typedef struct {
-  int32_t batch, inD, inH, inW, inC;
-  int32_t outD, outH, outW, outC;
-  int32_t fD, fH, fW;
-  int32_t sD, sH, sW;
-  int32_t dD, dH, dW;
-  int32_t padF, padT, padL;
-} Geom;
-
-static void fill_zero(float *dst, int32_t n) {
-  for (int32_t i = 0; i < n; i++) dst[i] = 0.0f;
-}
-
-static void copy_f32(float *dst, const float *src, int32_t n) {
-  for (int32_t i = 0; i < n; i++) dst[i] = src[i];
-}
-
-static void add_f32(float *dst, const float *src, int32_t n) {
-  for (int32_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
 /* True when the conv is a plain per-voxel matrix product (1x1x1, stride 1, no padding):
  * then col is the input itself and vol2col/col2vol are skipped. */
 static int is_pointwise(const Geom *g) {
-  return g->fD == 1 && g->fH == 1 && g->fW == 1 && g->sD == 1 && g->sH == 1 && g->sW == 1 && g->padF == 0 &&
+  return g->inC2 == 0 && g->fD == 1 && g->fH == 1 && g->fW == 1 && g->sD == 1 && g->sH == 1 && g->sW == 1 && g->padF == 0 &&
          g->padT == 0 && g->padL == 0 && g->inD == g->outD && g->inH == g->outH && g->inW == g->outW;
 }
 
+/* Copies one tap's channels into a col row: C1 values of x1 then, for a second input, C2 of x2. */
+static inline void tap_copy(float *seg, const float *x1, const float *x2, int32_t C1, int32_t C2) {
+  copy_f32(seg, x1, C1);
+  if (C2) copy_f32(seg + C1, x2, C2);
+}
+
 /* Walks output voxels p0..p0+mc-1 and, for each, its kd/kh rows of the receptive field.
- * accumulate=0: col[p][k] = x (vol2col, zeros outside the volume); 1: x += col (col2vol). */
-static void patches(const Geom *g, float *x, float *col, int32_t p0, int32_t mc, int accumulate) {
-  const int32_t C = g->inC;
+ * accumulate=0: col[p][k] = x (vol2col, zeros outside the volume); 1: x += col (col2vol, one input
+ * only). With g->inC2 > 0 each tap reads inC channels of x and then inC2 channels of x2. */
+static void patches(const Geom *g, float *x, const float *x2, float *col, int32_t p0, int32_t mc, int accumulate) {
+  const int32_t C1 = g->inC;
+  const int32_t C2 = g->inC2;
+  const int32_t C = C1 + C2;
   const int32_t rowLen = g->fW * C;
   const int32_t K = g->fD * g->fH * rowLen;
   const int32_t outHW = g->outH * g->outW;
   const int32_t outDHW = g->outD * outHW;
-  const int32_t inVol = g->inD * g->inH * g->inW * C;
+  const int64_t inVox = (int64_t)g->inD * g->inH * g->inW;
   int32_t b = p0 / outDHW;
   int32_t rem = p0 - b * outDHW;
   int32_t od = rem / outHW;
@@ -68,11 +58,12 @@ static void patches(const Geom *g, float *x, float *col, int32_t p0, int32_t mc,
   int32_t ow = rem - oh * g->outW;
   for (int32_t i = 0; i < mc; i++) {
     float *row = col + (int64_t)i * K;
-    float *xb = x + (int64_t)b * inVol;
+    float *xb = x + (int64_t)b * inVox * C1;
+    const float *x2b = C2 ? x2 + (int64_t)b * inVox * C2 : 0;
     const int32_t id0 = od * g->sD - g->padF;
     const int32_t ih0 = oh * g->sH - g->padT;
     const int32_t iw0 = ow * g->sW - g->padL;
-    const int contiguous = g->dW == 1 && iw0 >= 0 && iw0 + g->fW <= g->inW;
+    const int contiguous = C2 == 0 && g->dW == 1 && iw0 >= 0 && iw0 + g->fW <= g->inW;
     for (int32_t kd = 0; kd < g->fD; kd++) {
       const int32_t id = id0 + kd * g->dD;
       if (id < 0 || id >= g->inD) {
@@ -86,10 +77,11 @@ static void patches(const Geom *g, float *x, float *col, int32_t p0, int32_t mc,
           if (!accumulate) fill_zero(row, rowLen);
           continue;
         }
-        float *xr = xb + ((int64_t)id * g->inH + ih) * g->inW * C;
+        const int64_t line = ((int64_t)id * g->inH + ih) * g->inW;
+        float *xr = xb + line * C1;
         if (contiguous) {
-          if (accumulate) add_f32(xr + iw0 * C, row, rowLen);
-          else copy_f32(row, xr + iw0 * C, rowLen);
+          if (accumulate) add_f32(xr + iw0 * C1, row, rowLen);
+          else copy_f32(row, xr + iw0 * C1, rowLen);
           continue;
         }
         for (int32_t kw = 0; kw < g->fW; kw++) {
@@ -98,9 +90,9 @@ static void patches(const Geom *g, float *x, float *col, int32_t p0, int32_t mc,
           if (iw < 0 || iw >= g->inW) {
             if (!accumulate) fill_zero(seg, C);
           } else if (accumulate) {
-            add_f32(xr + iw * C, seg, C);
+            add_f32(xr + iw * C1, seg, C1);
           } else {
-            copy_f32(seg, xr + iw * C, C);
+            tap_copy(seg, xr + iw * C1, C2 ? x2b + (line + iw) * C2 : 0, C1, C2);
           }
         }
       }
@@ -133,7 +125,6 @@ static void pack_panels(const float *src, int32_t L, int32_t cols, int32_t strid
   }
 }
 
-static inline v128_t fmadd(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
 
 /* c[0..n) += v's first n lanes (n <= 4); lane indices must be constants, hence the cases. */
 static inline void add_lanes(float *c, int32_t n, v128_t v) {
@@ -196,7 +187,7 @@ static void gemm(int32_t M, int32_t N, int32_t L, const float *a, int32_t ars, i
   }
 }
 
-static int32_t patch_len(const Geom *g) { return g->fD * g->fH * g->fW * g->inC; }
+static int32_t patch_len(const Geom *g) { return g->fD * g->fH * g->fW * (g->inC + g->inC2); }
 
 /* Floats of B panels needed for `cols` columns over L rows. */
 static int32_t panel_floats(int32_t L, int32_t cols) { return ((cols + NR - 1) / NR) * NR * L; }
@@ -209,8 +200,20 @@ __attribute__((export_name("pack_filter_t"))) void pack_filter_t(const Geom *g, 
   pack_panels(w, g->outC, patch_len(g), 1, g->outC, wtp);
 }
 
-__attribute__((export_name("conv_forward"))) void conv_forward(const Geom *g, float *x, const float *wp, float *y,
-                                                               float *col, int32_t chunk, int32_t p0, int32_t p1) {
+/* Rows of y start as the bias (or zero): the GEMM then adds the products. */
+static void init_rows(float *y, int32_t rows, int32_t N, const float *bias) {
+  if (!bias) {
+    fill_zero(y, rows * N);
+    return;
+  }
+  for (int32_t i = 0; i < rows; i++) copy_f32(y + (int64_t)i * N, bias, N);
+}
+
+/* y = conv(x [, x2 as extra channels]) [+ bias] [relu when flags & 1]. bias and x2 may be null. */
+__attribute__((export_name("conv_forward"))) void conv_forward(const Geom *g, float *x, const float *x2,
+                                                               const float *wp, const float *bias, float *y,
+                                                               float *col, int32_t chunk, int32_t p0, int32_t p1,
+                                                               int32_t flags) {
   const int32_t K = patch_len(g);
   const int32_t N = g->outC;
   const int pointwise = is_pointwise(g);
@@ -218,12 +221,68 @@ __attribute__((export_name("conv_forward"))) void conv_forward(const Geom *g, fl
     const int32_t mc = p1 - c0 < chunk ? p1 - c0 : chunk;
     const float *a = x + (int64_t)c0 * K;
     if (!pointwise) {
-      patches(g, x, col, c0, mc, 0);
+      patches(g, x, x2, col, c0, mc, 0);
       a = col;
     }
     float *yc = y + (int64_t)c0 * N;
-    fill_zero(yc, mc * N);
+    init_rows(yc, mc, N, bias);
     gemm(mc, N, K, a, K, 1, wp, yc, N);
+    if (flags & 1) relu_inplace(yc, mc * N);
+  }
+}
+
+/* Packs any B layout (element (t, j) at src[t*strideL + j*strideCol]) into the GEMM's panels. */
+__attribute__((export_name("pack_b"))) void pack_b(const float *src, int32_t L, int32_t cols, int32_t strideL,
+                                                   int32_t strideCol, float *out) {
+  pack_panels(src, L, cols, strideL, strideCol, out);
+}
+
+/* Floats of the panels pack_b writes. */
+__attribute__((export_name("packed_b_floats"))) int32_t packed_b_floats(int32_t L, int32_t cols) {
+  return panel_floats(L, cols);
+}
+
+/* Transposed conv whose kernel equals its stride and has no padding (the U-Net's upsampling):
+ * every input voxel owns one kernel-sized block of the output, so it is one GEMM per chunk of
+ * input voxels, [mc x inC] * [inC x taps*outC] into tmp, then a scatter of each tap's outC values
+ * (+ bias, relu when flags & 1). Rows [p0, p1) are input voxels; g->in* is the low-resolution side. */
+__attribute__((export_name("conv_transpose_forward"))) void conv_transpose_forward(
+    const Geom *g, const float *x, const float *wp, const float *bias, float *y, float *tmp, int32_t chunk,
+    int32_t p0, int32_t p1, int32_t flags) {
+  const int32_t Cin = g->inC;
+  const int32_t N = g->outC;
+  const int32_t taps = g->fD * g->fH * g->fW;
+  const int32_t TN = taps * N;
+  const int32_t inHW = g->inH * g->inW;
+  const int32_t inDHW = g->inD * inHW;
+  for (int32_t c0 = p0; c0 < p1; c0 += chunk) {
+    const int32_t mc = p1 - c0 < chunk ? p1 - c0 : chunk;
+    fill_zero(tmp, mc * TN);
+    gemm(mc, TN, Cin, x + (int64_t)c0 * Cin, Cin, 1, wp, tmp, TN);
+    for (int32_t i = 0; i < mc; i++) {
+      const int32_t p = c0 + i;
+      const int32_t b = p / inDHW;
+      int32_t rem = p - b * inDHW;
+      const int32_t d = rem / inHW;
+      rem -= d * inHW;
+      const int32_t h = rem / g->inW;
+      const int32_t w = rem - h * g->inW;
+      const float *src = tmp + (int64_t)i * TN;
+      for (int32_t a = 0; a < g->fD; a++) {
+        for (int32_t bb = 0; bb < g->fH; bb++) {
+          const int64_t line = (((int64_t)b * g->outD + d * g->sD + a) * g->outH + h * g->sH + bb) * g->outW;
+          for (int32_t c = 0; c < g->fW; c++, src += N) {
+            float *dst = y + (line + w * g->sW + c) * N;
+            if (bias) {
+              for (int32_t n = 0; n < N; n++) dst[n] = src[n] + bias[n];
+            } else {
+              copy_f32(dst, src, N);
+            }
+            if (flags & 1) relu_inplace(dst, N);
+          }
+        }
+      }
+    }
   }
 }
 
@@ -238,7 +297,7 @@ __attribute__((export_name("conv_filter_grad"))) void conv_filter_grad(const Geo
     const int32_t mc = p1 - c0 < chunk ? p1 - c0 : chunk;
     const float *a = x + (int64_t)c0 * K;
     if (!pointwise) {
-      patches(g, x, col, c0, mc, 0);
+      patches(g, x, 0, col, c0, mc, 0);
       a = col;
     }
     pack_panels(dy + (int64_t)c0 * N, mc, N, N, 1, dyp);
@@ -261,7 +320,7 @@ __attribute__((export_name("conv_input_grad"))) void conv_input_grad(const Geom 
     }
     fill_zero(col, mc * K);
     gemm(mc, K, N, dy + (int64_t)c0 * N, N, 1, wtp, col, K);
-    patches(g, dx, col, c0, mc, 1);
+    patches(g, dx, 0, col, c0, mc, 1);
   }
 }
 
