@@ -22,6 +22,8 @@ interface Value {
 export interface EngineOptions {
   /** Upper bound on the engine's wasm memory in bytes (weights + activations + scratch). */
   maxBytes?: number;
+  /** Called after each op with its wall time (profiling). */
+  onOp?: (op: Op, dims: readonly number[], ms: number) => void;
 }
 
 /** Bytes of one vol2col chunk: about half of a core's L2, so the chunk and the panels stay cached. */
@@ -67,7 +69,8 @@ export function resolvePads(
       const total = Math.max(0, (out[a] - 1) * strides[a] + extent - input[a]);
       front[a] = pads.mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
     }
-    if (out[a] < 1) throw new RangeError(`the input is smaller than a ${kernel.join('x')} window on axis ${a}`);
+    if (out[a] < 1)
+      throw new RangeError(`the input is smaller than a ${kernel.join('x')} window on axis ${a}`);
   }
   return { out, front };
 }
@@ -82,16 +85,17 @@ export class Engine {
   private readonly host: KernelHost;
   private readonly heap: Heap;
   private readonly packed = new Map<Op, Packed>();
+  private readonly onOp: EngineOptions['onOp'];
 
   constructor(host: KernelHost, plan: Plan, options: EngineOptions = {}) {
     this.host = host;
     this.plan = plan;
+    this.onOp = options.onOp;
     const limit = Math.min(options.maxBytes ?? WASM32_MAX, WASM32_MAX);
     this.heap = new Heap(host.memory, limit);
     for (const op of plan.ops) {
       if (op.kind === 'conv') this.pack(op, op.weight, taps(op.kernel) * op.cin, op.cout, op.bias);
-      if (op.kind === 'convTranspose')
-        this.pack(op, op.weight, op.cin, taps(op.kernel) * op.cout, op.bias);
+      if (op.kind === 'convTranspose') this.pack(op, op.weight, op.cin, taps(op.kernel) * op.cout, op.bias);
     }
   }
 
@@ -150,7 +154,9 @@ export class Engine {
         });
         // Ops that may write over their input do so when this op is its last reader.
         const lastReader = (name: string) => uses.get(name) === 1 && !this.plan.outputs.includes(name);
+        const t0 = this.onOp ? performance.now() : 0;
         const out = this.exec(op, ins, lastReader(reads(op)[0]), alloc);
+        this.onOp?.(op, out.dims, performance.now() - t0);
         values.set(op.out, out);
         for (const name of reads(op)) {
           const left = (uses.get(name) ?? 0) - 1;
@@ -300,7 +306,24 @@ export class Engine {
     const rows = voxels(x.dims);
     const tn = taps(k) * op.cout;
     const y = alloc(size(dims));
-    const geom = this.geometry([n, d, h, w, c, ...(dims.slice(1, 4) as Triple), op.cout, ...k, ...k, 1, 1, 1, 0, 0, 0, 0]);
+    const geom = this.geometry([
+      n,
+      d,
+      h,
+      w,
+      c,
+      ...(dims.slice(1, 4) as Triple),
+      op.cout,
+      ...k,
+      ...k,
+      1,
+      1,
+      1,
+      0,
+      0,
+      0,
+      0,
+    ]);
     const chunk = Math.max(16, Math.min(4096, Math.floor(CHUNK_BYTES / (4 * Math.max(tn, c)) / 4) * 4));
     const ranges = this.ranges(rows, rows * c * tn);
     const tmps = ranges.map(() => this.heap.alloc(chunk * tn));

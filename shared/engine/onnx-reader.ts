@@ -117,8 +117,10 @@ class Reader {
   skip(wire: number): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.pos += this.varint();
-    else if (wire === 5) this.pos += 4;
+    else if (wire === 2) {
+      const n = this.varint();
+      this.pos += n;
+    } else if (wire === 5) this.pos += 4;
     else throw bad(`unsupported wire type ${wire}`);
     if (this.pos > this.end) throw bad('truncated field');
   }

@@ -154,7 +154,8 @@ export function planGraph(graph: OnnxGraph): Plan {
   };
 
   const runtimeInputs = graph.inputs.filter((i) => !graph.initializers.has(i.name));
-  if (runtimeInputs.length !== 1) throw new EngineUnsupported(`${runtimeInputs.length} graph inputs (one only)`);
+  if (runtimeInputs.length !== 1)
+    throw new EngineUnsupported(`${runtimeInputs.length} graph inputs (one only)`);
   const input = runtimeInputs[0];
   if (input.dims.length !== 5) throw new EngineUnsupported(`a rank-${input.dims.length} input (NCDHW only)`);
 

@@ -18,7 +18,11 @@ export interface KernelRunner extends OnnxRunner {
 }
 
 /** Parses and plans the model (throws EngineUnsupported for ops outside the engine's set). */
-export function createKernelRunner(model: Uint8Array, host: KernelHost, options: EngineOptions = {}): KernelRunner {
+export function createKernelRunner(
+  model: Uint8Array,
+  host: KernelHost,
+  options: EngineOptions = {},
+): KernelRunner {
   const plan = planGraph(readOnnx(model));
   const engine = new Engine(host, plan, options);
   return {

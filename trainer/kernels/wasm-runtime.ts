@@ -12,7 +12,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { LimitError } from '../../shared/errors.ts';
 import {
   HEAP_START,
   type KernelExports,
@@ -20,6 +19,7 @@ import {
   type KernelName,
   PARALLEL_FUNCTIONS,
 } from '../../shared/engine/host.ts';
+import { LimitError } from '../../shared/errors.ts';
 
 export type ConvExports = KernelExports;
 export type ConvExportName = KernelName;
@@ -81,7 +81,11 @@ export class ThreadedHost implements KernelHost {
 
   constructor(threads: number) {
     const module = kernelModule();
-    this.memory = new WebAssembly.Memory({ initial: ARENA_START / PAGE + 1, maximum: MAX_PAGES, shared: true });
+    this.memory = new WebAssembly.Memory({
+      initial: ARENA_START / PAGE + 1,
+      maximum: MAX_PAGES,
+      shared: true,
+    });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     // The instance's exports are exactly the C functions that KernelExports lists.
     this.exports = instance.exports as unknown as KernelExports;
@@ -90,7 +94,13 @@ export class ThreadedHost implements KernelHost {
     for (let slot = 1; slot < this.threads; slot++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory: this.memory, control: this.control.buffer, slot, names: PARALLEL_FUNCTIONS },
+        workerData: {
+          module,
+          memory: this.memory,
+          control: this.control.buffer,
+          slot,
+          names: PARALLEL_FUNCTIONS,
+        },
       });
       worker.unref();
       this.workers.push(worker);
