@@ -295,6 +295,9 @@ describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
     { shape: [2, 3, 4, 2, 8], groups: 2 },
     { shape: [1, 4, 3, 5, 6], groups: 3 },
     { shape: [1, 2, 2, 3, 4], groups: 1 },
+    // Large enough to split over threads and over many voxel blocks; 9 channels leave a scalar tail.
+    { shape: [1, 16, 32, 32, 9], groups: 3 },
+    { shape: [2, 16, 16, 32, 16], groups: null },
   ];
   for (const { shape, groups } of cases) {
     const name = groups === null ? 'InstanceNorm3D' : `GroupNorm3D(${groups})`;
