@@ -2,18 +2,23 @@
  * Fast kernels for tfjs's cpu backend: 3D convolutions (forward and both gradients) in wasm SIMD
  * across threads, 3D max pooling, float32 fast paths for Concat, SplitV, Add, Multiply and Sum,
  * and fused instance/group normalisation (forward and gradient), kernels tfjs does not have, that
- * trainer/models/norm.ts uses when they are registered.
+ * trainer/models/norm.ts uses when they are registered, and the ReLU gradient as one pass.
  * registerFastCpuKernels() swaps them in for the stock ones; restoreStockCpuKernels() puts the
  * stock ones back (benchmarks, parity tests). Both are idempotent and cheap: the wasm module and
  * the worker threads start on the first conv call.
  */
 // The stock kernels must be registered before they can be saved and swapped.
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-layers registers tfjs-core's gradients, which must exist before one is overridden here.
+import '@tensorflow/tfjs-layers';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import {
+  type GradConfig,
+  getGradient,
   getKernel,
   type KernelConfig,
   type KernelFunc,
+  registerGradient,
   registerKernel,
   type TensorInfo,
   unregisterKernel,
@@ -28,6 +33,7 @@ import {
   instanceNormKernel,
 } from './instance-norm.ts';
 import { maxPool3dGradKernel, maxPool3dKernel } from './maxpool3d.ts';
+import { RELU_GRAD_KERNEL, reluGradConfig, reluGradKernel } from './relu-grad.ts';
 import {
   binaryFast,
   concatFast,
@@ -90,10 +96,12 @@ const FAST: Array<{ name: string; kernel: FastKernel }> = [
 const ADDED: KernelConfig[] = [
   { kernelName: INSTANCE_NORM_KERNEL, backendName: BACKEND, kernelFunc: instanceNormKernel },
   { kernelName: INSTANCE_NORM_GRAD_KERNEL, backendName: BACKEND, kernelFunc: instanceNormGradKernel },
+  { kernelName: RELU_GRAD_KERNEL, backendName: BACKEND, kernelFunc: reluGradKernel },
 ];
 
 /** The stock configs, saved the first time the fast ones go in. */
 const stock = new Map<string, KernelConfig>();
+let stockReluGrad: GradConfig | undefined;
 let fastActive = false;
 
 export function registerFastCpuKernels(): void {
@@ -107,6 +115,8 @@ export function registerFastCpuKernels(): void {
     registerKernel({ ...original, kernelFunc: (args) => kernel(args) ?? fallback(args) });
   }
   for (const config of ADDED) if (!getKernel(config.kernelName, BACKEND)) registerKernel(config);
+  stockReluGrad ??= getGradient('Relu');
+  registerGradient(reluGradConfig(stockReluGrad));
   fastActive = true;
 }
 
@@ -118,6 +128,7 @@ export function restoreStockCpuKernels(): void {
   }
   for (const config of ADDED)
     if (getKernel(config.kernelName, BACKEND)) unregisterKernel(config.kernelName, BACKEND);
+  if (stockReluGrad) registerGradient(stockReluGrad);
   fastActive = false;
 }
 

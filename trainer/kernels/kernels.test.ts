@@ -285,6 +285,16 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
       expectClose(n.stock, n.fast, 1e-6);
     }
   });
+
+  it('the Relu gradient (one fused pass) with NaN and infinity in x and dy', () => {
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0];
+    const x = tf.tensor(Float32Array.from({ length: 60 }, (_, i) => (i < 5 ? special[i] : (i % 9) - 4)));
+    const dy = tf.tensor(Float32Array.from({ length: 60 }, (_, i) => (i % 7 === 3 ? special[i % 5] : i - 30)));
+    const r = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy));
+    expectClose(r.stock, r.fast, 0);
+    const big = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(a, tf.onesLike(a)));
+    expectClose(big.stock, big.fast, 0);
+  });
 });
 
 describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
