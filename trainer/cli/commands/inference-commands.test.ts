@@ -136,7 +136,36 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
     expect(m.affine).toEqual(input.affine);
     expect(m.datatype).toBe('uint8');
     expect(out.dims).toEqual(input.dims);
+    expect(out.engine).toBe('kernels');
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('segment on onnxruntime-node (--engine ort) gives the kernels engine mask; a bad --engine exits 2', async () => {
+    const ortMask = join(dir, 'mask-ort.nii.gz');
+    const r = await cli([
+      'segment',
+      '--model',
+      models,
+      '--image',
+      ct,
+      '--out',
+      ortMask,
+      '--engine',
+      'ort',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).engine).toBe('ort');
+    const a = readNifti(new Uint8Array(readFileSync(mask))).data as Uint8Array;
+    const b = readNifti(new Uint8Array(readFileSync(ortMask))).data as Uint8Array;
+    let differ = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+    expect(differ).toBe(0);
+    // Not a trivially equal pair of empty masks.
+    expect(a.some((v) => v !== 0)).toBe(true);
+    const bad = await cli(['segment', '--model', models, '--image', ct, '--out', ortMask, '--engine', 'gpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--engine must be auto, ort, kernels/);
   });
 
   it('evaluate reports Dice, NSD and lesions, and exits 2 on a grid mismatch', async () => {

@@ -1,9 +1,11 @@
 /**
  * `freetumor segment --model DIR --image CT --out MASK [--json]`: local inference with the same
- * pipeline as the edge (shared/inference/pipeline.ts) on onnxruntime-node. The mask lies on the
+ * pipeline as the edge (shared/inference/pipeline.ts) on the kernels engine or onnxruntime-node
+ * (`--engine`, trainer/runners/engine.ts). The mask lies on the
  * input's grid with its affine: 0 background, 1 organ, 2 tumor (the model's class ids).
  */
 import type { Command } from 'commander';
+import { ENGINE_CHOICES, type EngineChoice } from '../../runners/engine-choice.ts';
 import { CliError, integer, log, printResult, readInput, writeOutput } from '../output.ts';
 
 interface SegmentCliOptions {
@@ -13,6 +15,7 @@ interface SegmentCliOptions {
   organ?: string;
   precision: 'int8' | 'fp32';
   threads?: number;
+  engine: EngineChoice;
   batch: number;
   minLesionMl: number;
   organConstraint: boolean;
@@ -22,7 +25,7 @@ interface SegmentCliOptions {
 export function register(program: Command): void {
   program
     .command('segment')
-    .description('segment the organ and tumors of a CT with an exported model (onnxruntime-node)')
+    .description('segment the organ and tumors of a CT with an exported model')
     .requiredOption(
       '--model <dir>',
       'exported model folder (holding segmentor/manifest.json or manifest.json)',
@@ -31,7 +34,8 @@ export function register(program: Command): void {
     .requiredOption('--out <mask>', 'output mask, .nii.gz or .nii')
     .option('--organ <name>', 'organ to segment (must be one the model covers)')
     .option('--precision <p>', 'model file to use: int8 or fp32', parsePrecision, 'int8')
-    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', integer('--threads', 1))
+    .option('--threads <n>', 'inference threads (default: all cores)', integer('--threads', 1))
+    .option('--engine <e>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, parseEngine, 'auto')
     .option('--batch <n>', 'patches per inference call', integer('--batch', 1), 1)
     .option(
       '--min-lesion-ml <ml>',
@@ -51,6 +55,7 @@ export function register(program: Command): void {
       const model = await openLocalModel(opts.model, 'segmentor', {
         precision: opts.precision,
         threads: opts.threads,
+        engine: opts.engine,
       });
       if (!model) throw new CliError('no segmentor in the model folder');
       const t0 = performance.now();
@@ -78,6 +83,7 @@ export function register(program: Command): void {
       const ml = voxelMl(result.mask.affine);
       const summary = {
         model: { name: model.manifest.name, version: model.manifest.version, precision: model.precision },
+        engine: model.engine,
         dims: result.mask.dims,
         modelDims: result.modelDims,
         organVoxels: organ,
@@ -110,6 +116,12 @@ export function parsePrecision(value: string): 'int8' | 'fp32' {
   if (value !== 'int8' && value !== 'fp32')
     throw new CliError(`--precision must be int8 or fp32, got ${JSON.stringify(value)}`);
   return value;
+}
+
+export function parseEngine(value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value))
+    throw new CliError(`--engine must be ${ENGINE_CHOICES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as EngineChoice;
 }
 
 export function nonNegative(name: string) {
