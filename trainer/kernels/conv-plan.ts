@@ -9,9 +9,9 @@ import { splitRange } from '../../shared/engine/engine.ts';
 import type { ConvRuntime } from './wasm-runtime.ts';
 
 /** Bytes of one vol2col chunk: about half of a core's L2, so col and the panels stay cached. */
-const CHUNK_BYTES = 512 * 1024;
+export const CHUNK_BYTES = 512 * 1024;
 /** Below this many multiply-adds per call, waking the workers costs more than it saves. */
-const MIN_PARALLEL_MACS = 4e6;
+export const MIN_PARALLEL_MACS = 4e6;
 
 export interface ConvPlan {
   /** Byte offset of the Geom block in wasm memory. */
