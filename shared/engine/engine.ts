@@ -10,6 +10,7 @@ import { HEAP_START, Heap, type KernelHost } from './host.ts';
 import { groupStatistics } from './norm-math.ts';
 import type { ConvOp, ConvTransposeOp, NormOp, Op, Padding, Plan, PoolOp, Triple } from './plan.ts';
 import { reads } from './plan.ts';
+import { packWinogradFilter, planWinograd, winogradApplies } from './winograd.ts';
 
 /** [N, D, H, W, C]. */
 type Dims5 = [number, number, number, number, number];
@@ -78,6 +79,8 @@ export function resolvePads(
 interface Packed {
   panel: number;
   bias: number;
+  /** The panels are Winograd-transformed (winograd.ts). */
+  winograd: boolean;
 }
 
 export class Engine {
@@ -93,8 +96,16 @@ export class Engine {
     this.onOp = options.onOp;
     const limit = Math.min(options.maxBytes ?? WASM32_MAX, WASM32_MAX);
     this.heap = new Heap(host.memory, limit);
+    const arena = {
+      alloc: (f: number) => this.heap.alloc(f),
+      put: (v: ArrayLike<number>) => this.heap.put(v),
+      release: (o: number) => this.heap.release(o),
+    };
     for (const op of plan.ops) {
-      if (op.kind === 'conv') this.pack(op, op.weight, taps(op.kernel) * op.cin, op.cout, op.bias);
+      if (op.kind === 'conv' && winogradApplies(op.kernel, op.strides, op.dilations, op.cin, op.cout)) {
+        const panel = packWinogradFilter(host.exports, arena, op.weight, op.cin, op.cout);
+        this.packed.set(op, { panel, bias: op.bias ? this.heap.put(op.bias) : 0, winograd: true });
+      } else if (op.kind === 'conv') this.pack(op, op.weight, taps(op.kernel) * op.cin, op.cout, op.bias);
       if (op.kind === 'convTranspose') this.pack(op, op.weight, op.cin, taps(op.kernel) * op.cout, op.bias);
     }
   }
@@ -115,7 +126,7 @@ export class Engine {
     const panel = this.heap.alloc(exports.packed_b_floats(rows, cols));
     exports.pack_b(src, rows, cols, cols, 1, panel);
     this.heap.release(src);
-    this.packed.set(op, { panel, bias: bias ? this.heap.put(bias) : 0 });
+    this.packed.set(op, { panel, bias: bias ? this.heap.put(bias) : 0, winograd: false });
   }
 
   /**
@@ -273,10 +284,34 @@ export class Engine {
       ...front,
       c2,
     ]);
+    const { panel, bias, winograd } = this.packed.get(op)!;
+    if (winograd) {
+      const parts = this.ranges(rows, rows * K * op.cout).length;
+      const plan = planWinograd(n, out, op.cin, op.cout, parts);
+      const scratch = plan.ranges.map(() => this.heap.alloc(plan.scratchFloats));
+      try {
+        this.host.parallel('wino_forward', plan.ranges.length, (p) => [
+          geom,
+          x.off,
+          x2?.off ?? 0,
+          panel,
+          bias,
+          y,
+          scratch[p],
+          plan.chunk,
+          plan.ranges[p][0],
+          plan.ranges[p][1],
+          op.relu ? 1 : 0,
+        ]);
+      } finally {
+        for (const s of scratch) this.heap.release(s);
+        this.heap.release(geom);
+      }
+      return { off: y, dims };
+    }
     const chunk = Math.max(64, Math.min(4096, Math.floor(CHUNK_BYTES / (4 * K) / 4) * 4));
     const ranges = this.ranges(rows, rows * K * op.cout);
     const cols = ranges.map(() => this.heap.alloc(chunk * K));
-    const { panel, bias } = this.packed.get(op)!;
     try {
       this.host.parallel('conv_forward', ranges.length, (p) => [
         geom,

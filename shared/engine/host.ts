@@ -100,6 +100,20 @@ export interface KernelExports {
   bias_add(x: number, y: number, C: number, v0: number, v1: number, bias: number): void;
   chan_sum(x: number, C: number, v0: number, v1: number, out: number): void;
   max_pool(geom: number, x: number, y: number, p0: number, p1: number): void;
+  wino_scratch_floats(geom: number, chunk: number): number;
+  wino_forward(
+    geom: number,
+    x: number,
+    x2: number,
+    up: number,
+    bias: number,
+    y: number,
+    scratch: number,
+    chunk: number,
+    t0: number,
+    t1: number,
+    flags: number,
+  ): void;
 }
 
 export type KernelName = keyof KernelExports;
@@ -122,6 +136,7 @@ export const PARALLEL_FUNCTIONS: readonly KernelName[] = [
   'bias_add',
   'chan_sum',
   'max_pool',
+  'wino_forward',
 ];
 
 export interface KernelHost {

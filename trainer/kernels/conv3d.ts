@@ -1,9 +1,11 @@
 /**
- * Conv3D forward on the cpu backend: vol2col + SIMD SGEMM in wasm, split across threads by
- * output voxels. Handles every stride, dilation and padding tfjs's computeConv3DInfo accepts.
+ * Conv3D forward on the cpu backend, split across threads: Winograd F(2x2x2, 3x3x3) for 3x3x3 stride-1
+ * convs with at least 8 channels in and out (shared/engine/winograd.ts), else vol2col + SIMD SGEMM in
+ * wasm. Handles every stride, dilation and padding tfjs's computeConv3DInfo accepts.
  */
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backend_util, type Conv3DAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { packWinogradFilter, planWinograd, winogradApplies } from '../../shared/engine/winograd.ts';
 import { type ConvGeometry, planConv, valuesOf } from './conv-plan.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -28,11 +30,39 @@ export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float3
   rt.reset();
   const plan = planConv(rt, geometry);
   const xPtr = rt.put(x);
+  const yLen = plan.rows * plan.outC;
+  const y = rt.alloc(yLen);
+  const kernel = [geometry.filterDepth, geometry.filterHeight, geometry.filterWidth] as const;
+  const strides = [geometry.strideDepth, geometry.strideHeight, geometry.strideWidth] as const;
+  const dilations = [geometry.dilationDepth, geometry.dilationHeight, geometry.dilationWidth] as const;
+  if (winogradApplies(kernel, strides, dilations, geometry.inChannels, geometry.outChannels)) {
+    const up = packWinogradFilter(rt.exports, rt, filter, geometry.inChannels, geometry.outChannels);
+    const wino = planWinograd(
+      geometry.batchSize,
+      [geometry.outDepth, geometry.outHeight, geometry.outWidth],
+      geometry.inChannels,
+      geometry.outChannels,
+      plan.ranges.length,
+    );
+    const scratch = wino.ranges.map(() => rt.alloc(wino.scratchFloats));
+    rt.parallel('wino_forward', wino.ranges.length, (part) => [
+      plan.geom,
+      xPtr,
+      0,
+      up,
+      0,
+      y,
+      scratch[part],
+      wino.chunk,
+      wino.ranges[part][0],
+      wino.ranges[part][1],
+      0,
+    ]);
+    return rt.f32(y, yLen).slice();
+  }
   const wPtr = rt.put(filter);
   const wp = rt.alloc(rt.exports.filter_panel_floats(plan.geom));
   rt.exports.pack_filter(plan.geom, wPtr, wp);
-  const yLen = plan.rows * plan.outC;
-  const y = rt.alloc(yLen);
   const scratch = rt.exports.scratch_floats(plan.geom, plan.chunk);
   const cols = plan.ranges.map(() => rt.alloc(scratch));
   rt.parallel('conv_forward', plan.ranges.length, (part) => {

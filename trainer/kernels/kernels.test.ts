@@ -128,6 +128,28 @@ const convCases = (seed: number, n: number, dilation: boolean): ConvCase[] => {
       pad: 'same',
       dilations: [1, 1, 1],
     },
+    // Winograd F(2,3): odd sizes (partial tiles), 'valid' and 'same', channel counts off multiples of 4.
+    {
+      x: [2, 7, 9, 5, 12],
+      filter: [3, 3, 3, 12, 9],
+      strides: [1, 1, 1],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 8, 7, 10, 9],
+      filter: [3, 3, 3, 9, 14],
+      strides: [1, 1, 1],
+      pad: 'valid',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 20, 20, 20, 24],
+      filter: [3, 3, 3, 24, 16],
+      strides: [1, 1, 1],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
   );
   return cases;
 };
@@ -289,7 +311,9 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
   it('the Relu gradient (one fused pass) with NaN and infinity in x and dy', () => {
     const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0];
     const x = tf.tensor(Float32Array.from({ length: 60 }, (_, i) => (i < 5 ? special[i] : (i % 9) - 4)));
-    const dy = tf.tensor(Float32Array.from({ length: 60 }, (_, i) => (i % 7 === 3 ? special[i % 5] : i - 30)));
+    const dy = tf.tensor(
+      Float32Array.from({ length: 60 }, (_, i) => (i % 7 === 3 ? special[i % 5] : i - 30)),
+    );
     const r = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy));
     expectClose(r.stock, r.fast, 0);
     const big = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(a, tf.onesLike(a)));

@@ -5,8 +5,8 @@
  * formula everywhere else, so other backends are unaffected.
  */
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { valuesOf } from './conv-plan.ts';
 
 export const RELU_GRAD_KERNEL = 'FreeTumorReluGrad';

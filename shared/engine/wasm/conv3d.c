@@ -340,3 +340,170 @@ __attribute__((export_name("filter_panel_floats"))) int32_t filter_panel_floats(
   const int32_t b = panel_floats(g->outC, K);
   return a > b ? a : b;
 }
+
+/*
+ * Winograd F(2x2x2, 3x3x3) for 3x3x3 convs with stride 1 and no dilation (every conv of the U-Nets but
+ * the 1x1x1 head): each 2x2x2 block of outputs comes from a 4x4x4 block of inputs through
+ *   Y = A^T [ sum_c U[xi][c] * V[xi][c] ] A  (per axis),  V = B^T d B,  U = G g G^T,
+ * which is 64 GEMMs of [tiles x C] * [C x N] instead of one of [voxels x 27C] * [27C x N]: 8 products
+ * per output and input channel instead of 27. B^T, A^T and G are F(2,3)'s (Lavin & Gray 2016); the
+ * transforms of d and of the GEMM results are additions only. Tiles are numbered over the batch and
+ * the ceil(out/2)^3 grid; [t0, t1) is this thread's share, processed `chunk` tiles at a time. Scratch
+ * per thread: V (64*chunk*C floats), M (64*chunk*N) and 64 vectors for the transforms. up holds the
+ * 64 transformed filters, each packed as panels of packed_b_floats(C, N) floats (wino_filter).
+ */
+static inline void bt4(v128_t *p, int32_t s) {
+  const v128_t d0 = p[0], d1 = p[s], d2 = p[2 * s], d3 = p[3 * s];
+  p[0] = wasm_f32x4_sub(d0, d2);
+  p[s] = wasm_f32x4_add(d1, d2);
+  p[2 * s] = wasm_f32x4_sub(d2, d1);
+  p[3 * s] = wasm_f32x4_sub(d1, d3);
+}
+
+/* B^T along x, y and z of a 4x4x4 block of vectors t[z*16 + y*4 + x]. */
+static void input_transform(v128_t *t) {
+  for (int32_t i = 0; i < 16; i++) bt4(t + 4 * i, 1);
+  for (int32_t z = 0; z < 4; z++)
+    for (int32_t x = 0; x < 4; x++) bt4(t + 16 * z + x, 4);
+  for (int32_t i = 0; i < 16; i++) bt4(t + i, 16);
+}
+
+/* A^T along x, y and z: 64 vectors in t -> 8 in t[z*16 + y*4 + x] for x, y, z in {0, 1}. */
+static void output_transform(v128_t *t) {
+  for (int32_t i = 0; i < 16; i++) {
+    v128_t *p = t + 4 * i;
+    const v128_t m1 = p[1], m2 = p[2];
+    p[0] = wasm_f32x4_add(wasm_f32x4_add(p[0], m1), m2);
+    p[1] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), p[3]);
+  }
+  for (int32_t z = 0; z < 4; z++)
+    for (int32_t x = 0; x < 2; x++) {
+      v128_t *p = t + 16 * z + x;
+      const v128_t m1 = p[4], m2 = p[8];
+      p[0] = wasm_f32x4_add(wasm_f32x4_add(p[0], m1), m2);
+      p[4] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), p[12]);
+    }
+  for (int32_t y = 0; y < 2; y++)
+    for (int32_t x = 0; x < 2; x++) {
+      v128_t *p = t + 4 * y + x;
+      const v128_t m1 = p[16], m2 = p[32];
+      p[0] = wasm_f32x4_add(wasm_f32x4_add(p[0], m1), m2);
+      p[16] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), p[48]);
+    }
+}
+
+/* Loads up to 4 channels (n of them) of one voxel; zeros past n. */
+static inline v128_t load_ch(const float *p, int32_t n) {
+  if (n >= 4) return wasm_v128_load(p);
+  float a = p[0], b = n > 1 ? p[1] : 0.0f, c = n > 2 ? p[2] : 0.0f;
+  return wasm_f32x4_make(a, b, c, 0.0f);
+}
+
+/* Transforms the 4x4x4 input block of tile (b, z0, y0, x0) for channels [c, c+n) of one input
+ * (channels-last, C of them) and stores them at v[xi*rowStride + col]. */
+static void transform_block(const Geom *g, const float *x, int32_t C, int32_t b, int32_t z0, int32_t y0, int32_t x0,
+                            int32_t c, int32_t n, v128_t *t, float *v, int64_t xiStride, int32_t col) {
+  const int64_t inVox = (int64_t)g->inD * g->inH * g->inW;
+  const float *xb = x + (int64_t)b * inVox * C + c;
+  for (int32_t dz = 0; dz < 4; dz++) {
+    const int32_t iz = z0 + dz;
+    for (int32_t dy = 0; dy < 4; dy++) {
+      const int32_t iy = y0 + dy;
+      v128_t *row = t + 16 * dz + 4 * dy;
+      const int inside = iz >= 0 && iz < g->inD && iy >= 0 && iy < g->inH;
+      for (int32_t dx = 0; dx < 4; dx++) {
+        const int32_t ix = x0 + dx;
+        row[dx] = inside && ix >= 0 && ix < g->inW
+                      ? load_ch(xb + (((int64_t)iz * g->inH + iy) * g->inW + ix) * C, n)
+                      : wasm_f32x4_splat(0.0f);
+      }
+    }
+  }
+  input_transform(t);
+  for (int32_t xi = 0; xi < 64; xi++) {
+    float *dst = v + xi * xiStride + col;
+    if (n >= 4) {
+      wasm_v128_store(dst, t[xi]);
+    } else {
+      dst[0] = wasm_f32x4_extract_lane(t[xi], 0);
+      if (n > 1) dst[1] = wasm_f32x4_extract_lane(t[xi], 1);
+      if (n > 2) dst[2] = wasm_f32x4_extract_lane(t[xi], 2);
+    }
+  }
+}
+
+__attribute__((export_name("wino_scratch_floats"))) int32_t wino_scratch_floats(const Geom *g, int32_t chunk) {
+  return 64 * chunk * (g->inC + g->inC2) + 64 * chunk * g->outC + 64 * 4;
+}
+
+__attribute__((export_name("wino_forward"))) void wino_forward(const Geom *g, const float *x, const float *x2,
+                                                               const float *up, const float *bias, float *y,
+                                                               float *scratch, int32_t chunk, int32_t t0, int32_t t1,
+                                                               int32_t flags) {
+  const int32_t C1 = g->inC, C2 = g->inC2, C = C1 + C2, N = g->outC;
+  const int32_t tx = (g->outW + 1) / 2, ty = (g->outH + 1) / 2, tz = (g->outD + 1) / 2;
+  const int32_t perSample = tx * ty * tz;
+  const int32_t panel = panel_floats(C, N);
+  v128_t *t = (v128_t *)scratch;
+  float *v = scratch + 64 * 4;
+  float *m = v + 64 * chunk * C;
+  for (int32_t c0 = t0; c0 < t1; c0 += chunk) {
+    const int32_t mc = t1 - c0 < chunk ? t1 - c0 : chunk;
+    const int64_t vStride = (int64_t)mc * C;
+    const int64_t mStride = (int64_t)mc * N;
+    for (int32_t i = 0; i < mc; i++) {
+      const int32_t tile = c0 + i;
+      const int32_t b = tile / perSample;
+      int32_t r = tile - b * perSample;
+      const int32_t z = r / (tx * ty);
+      r -= z * tx * ty;
+      const int32_t yy = r / tx;
+      const int32_t xx = r - yy * tx;
+      const int32_t z0 = 2 * z - g->padF, y0 = 2 * yy - g->padT, x0 = 2 * xx - g->padL;
+      for (int32_t c = 0; c < C1; c += 4)
+        transform_block(g, x, C1, b, z0, y0, x0, c, C1 - c, t, v, vStride, i * C + c);
+      for (int32_t c = 0; c < C2; c += 4)
+        transform_block(g, x2, C2, b, z0, y0, x0, c, C2 - c, t, v, vStride, i * C + C1 + c);
+    }
+    fill_zero(m, 64 * mc * N);
+    for (int32_t xi = 0; xi < 64; xi++)
+      gemm(mc, N, C, v + xi * vStride, C, 1, up + (int64_t)xi * panel, m + xi * mStride, N);
+    for (int32_t i = 0; i < mc; i++) {
+      const int32_t tile = c0 + i;
+      const int32_t b = tile / perSample;
+      int32_t r = tile - b * perSample;
+      const int32_t z = r / (tx * ty);
+      r -= z * tx * ty;
+      const int32_t yy = r / tx;
+      const int32_t xx = r - yy * tx;
+      for (int32_t n = 0; n < N; n += 4) {
+        const int32_t nn = N - n < 4 ? N - n : 4;
+        for (int32_t xi = 0; xi < 64; xi++) t[xi] = load_ch(m + xi * mStride + i * N + n, nn);
+        output_transform(t);
+        const v128_t bv = bias ? load_ch(bias + n, nn) : wasm_f32x4_splat(0.0f);
+        for (int32_t dz = 0; dz < 2; dz++) {
+          const int32_t oz = 2 * z + dz;
+          if (oz >= g->outD) break;
+          for (int32_t dy = 0; dy < 2; dy++) {
+            const int32_t oy = 2 * yy + dy;
+            if (oy >= g->outH) break;
+            for (int32_t dx = 0; dx < 2; dx++) {
+              const int32_t ox = 2 * xx + dx;
+              if (ox >= g->outW) break;
+              v128_t o = wasm_f32x4_add(t[16 * dz + 4 * dy + dx], bv);
+              if (flags & 1) o = relu4(o);
+              float *dst = y + ((((int64_t)b * g->outD + oz) * g->outH + oy) * g->outW + ox) * N + n;
+              if (nn >= 4) {
+                wasm_v128_store(dst, o);
+              } else {
+                dst[0] = wasm_f32x4_extract_lane(o, 0);
+                if (nn > 1) dst[1] = wasm_f32x4_extract_lane(o, 1);
+                if (nn > 2) dst[2] = wasm_f32x4_extract_lane(o, 2);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
