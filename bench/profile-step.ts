@@ -1,7 +1,13 @@
 /**
- * Profiles one segmentation training step (the trainer's real step) by kernel.
- * Usage: node bench/profile-step.ts SIDE BASE [DEPTH] [stock]
+ * Where one training step goes: the trainer's real segmentation step (trainer/train/segmentation.ts)
+ * with every cpu kernel wrapped to record its wall time and its CPU time (process.cpuUsage: all
+ * threads, the kernel worker threads included, so it holds up on a loaded machine). What the step
+ * spends outside kernels (tfjs's tape and bookkeeping, the loss scalars, the optimizer's JS, batch
+ * upload) is the step minus the kernels. Prints one table, largest CPU time first.
+ * Usage: node bench/profile-step.ts SIDE BASE_CHANNELS [DEPTH=2] [stock]
+ * (64 8 is the 64^3 c16 step of `npm run bench -- train`, 96 16 the 96^3 c32 one).
  */
+import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../trainer/backend.ts';
 import type { Batch } from '../trainer/data/batches.ts';
@@ -13,6 +19,50 @@ const base = Number(process.argv[3] ?? 8);
 const depth = Number(process.argv[4] ?? 2);
 const stock = process.argv[5] === 'stock';
 await selectBackend('cpu', { fastCpuKernels: !stock });
+
+interface Cost {
+  wall: number;
+  cpu: number;
+  calls: number;
+}
+const costs = new Map<string, Cost>();
+let recording = false;
+let depthNow = 0;
+const cpuMs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+for (const config of tf.getKernelsForBackend('cpu')) {
+  const inner = config.kernelFunc;
+  tf.unregisterKernel(config.kernelName, 'cpu');
+  tf.registerKernel({
+    ...config,
+    kernelFunc: (args) => {
+      // Only the outermost kernel is charged (a few kernels call others).
+      if (!recording || depthNow > 0) return inner(args);
+      depthNow++;
+      const c0 = cpuMs();
+      const t0 = performance.now();
+      try {
+        return inner(args);
+      } finally {
+        depthNow--;
+        const shapes = Object.values(args.inputs)
+          .map((t) => (t as tf.TensorInfo).shape.slice(1).join('x'))
+          .join(' ');
+        const key = config.kernelName.startsWith('Conv3D')
+          ? `${config.kernelName} ${shapes}`
+          : config.kernelName;
+        const e = costs.get(key) ?? { wall: 0, cpu: 0, calls: 0 };
+        e.wall += performance.now() - t0;
+        e.cpu += cpuMs() - c0;
+        e.calls++;
+        costs.set(key, e);
+      }
+    },
+  });
+}
+
 const config = parseRunConfig({
   kind: 'segmentation',
   steps: 1000,
@@ -38,51 +88,36 @@ const batch: Batch = {
   images,
   labels,
   organIndex: new Int32Array(1),
-  caseIds: ['b'],
+  caseIds: ['bench'],
   plans: [],
 };
 for (let s = 0; s < 2; s++) await trainer.step(batch, s);
+recording = true;
+const c0 = cpuMs();
 const t0 = performance.now();
-const c0 = process.cpuUsage();
 await trainer.step(batch, 2);
 const wall = performance.now() - t0;
-const cu = process.cpuUsage(c0);
-const t1 = performance.now();
-const info = await tf.profile(async () => {
-  await trainer.step(batch, 3);
-});
-const profWall = performance.now() - t1;
-const by = new Map<string, { ms: number; n: number; mb: number }>();
-let total = 0;
-for (const k of info.kernels) {
-  const ms = Number(await k.kernelTimeMs);
-  total += ms;
-  const key = [
-    'Conv3D',
-    'Conv3DBackpropFilterV2',
-    'Conv3DBackpropInputV2',
-    'Add',
-    'Multiply',
-    'Sum',
-    'Relu',
-    'Step',
-  ].includes(k.name)
-    ? `${k.name} ${JSON.stringify(k.inputShapes.map((s) => s?.slice(1)))}`
-    : k.name;
-  const e = by.get(key) ?? { ms: 0, n: 0, mb: 0 };
-  e.ms += ms;
-  e.n++;
-  e.mb += k.bytesAdded / 1e6;
-  by.set(key, e);
-}
-const byName = new Map<string, number>();
-for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + Number(await k.kernelTimeMs));
-console.log(
-  `side ${side} base ${base} depth ${depth} ${stock ? 'stock' : 'fast'}: step ${wall.toFixed(0)} ms (cpu ${((cu.user + cu.system) / 1000).toFixed(0)} ms); profiled step ${profWall.toFixed(0)} ms, kernels ${total.toFixed(0)} ms, outside kernels ${(profWall - total).toFixed(0)} ms, ${info.kernels.length} kernel calls`,
-);
-for (const [k, v] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25))
-  console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
-console.log('detail:');
-for (const [k, v] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 40))
-  console.log(`  ${v.ms.toFixed(1).padStart(8)} ms ${String(v.n).padStart(4)}x  ${k}`);
+const cpu = cpuMs() - c0;
+recording = false;
 trainer.dispose();
+
+const rows = [...costs].sort((a, b) => b[1].cpu - a[1].cpu);
+const kernelCpu = rows.reduce((s, [, v]) => s + v.cpu, 0);
+const kernelWall = rows.reduce((s, [, v]) => s + v.wall, 0);
+const pct = (v: number) => `${((100 * v) / cpu).toFixed(1)}%`.padStart(6);
+const line = (name: string, c: Cost) =>
+  `${c.cpu.toFixed(0).padStart(8)} ${pct(c.cpu)} ${c.wall.toFixed(0).padStart(8)} ${String(c.calls).padStart(5)}  ${name}`;
+console.log(
+  `${side}^3 base ${base} depth ${depth}, ${stock ? 'stock' : 'fast'} kernels: step ${wall.toFixed(0)} ms wall, ` +
+    `${cpu.toFixed(0)} ms CPU; load average ${loadavg()[0].toFixed(1)}`,
+);
+console.log(`  cpu-ms   share  wall-ms calls  kernel`);
+for (const [name, c] of rows) if (c.cpu >= cpu / 500) console.log(line(name, c));
+console.log(
+  line('(outside kernels: tape, loss scalars, optimizer JS, upload)', {
+    cpu: cpu - kernelCpu,
+    wall: wall - kernelWall,
+    calls: 0,
+  }),
+);
+process.exit(0);
