@@ -101,6 +101,17 @@ export interface KernelExports {
   chan_sum(x: number, C: number, v0: number, v1: number, out: number): void;
   max_pool(geom: number, x: number, y: number, p0: number, p1: number): void;
   wino_scratch_floats(geom: number, chunk: number): number;
+  wino_grad_scratch_floats(geom: number, chunk: number): number;
+  wino_filter_grad(
+    geom: number,
+    x: number,
+    dy: number,
+    du: number,
+    scratch: number,
+    chunk: number,
+    t0: number,
+    t1: number,
+  ): void;
   wino_forward(
     geom: number,
     x: number,
@@ -137,6 +148,7 @@ export const PARALLEL_FUNCTIONS: readonly KernelName[] = [
   'chan_sum',
   'max_pool',
   'wino_forward',
+  'wino_filter_grad',
 ];
 
 export interface KernelHost {

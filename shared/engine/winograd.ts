@@ -83,6 +83,51 @@ export function winogradFilter(w: Float32Array, cin: number, cout: number): Floa
   return u;
 }
 
+/** dU [64][cin][cout] (the Winograd-domain filter gradient) -> dW [27][cin][cout] = G^T dU G per axis. */
+export function winogradFilterGrad(du: Float64Array, cin: number, cout: number): Float32Array {
+  const p = cin * cout;
+  // Along width: [4][4][3], height: [4][3][3], depth: [3][3][3].
+  const t1 = new Float64Array(48 * p);
+  for (let a = 0; a < 4; a++)
+    for (let b = 0; b < 4; b++)
+      for (let k = 0; k < 3; k++) {
+        const dst = ((a * 4 + b) * 3 + k) * p;
+        for (let c = 0; c < 4; c++) {
+          const f = G[c][k];
+          if (f === 0) continue;
+          const src = ((a * 4 + b) * 4 + c) * p;
+          for (let q = 0; q < p; q++) t1[dst + q] += f * du[src + q];
+        }
+      }
+  const t2 = new Float64Array(36 * p);
+  for (let a = 0; a < 4; a++)
+    for (let j = 0; j < 3; j++)
+      for (let k = 0; k < 3; k++) {
+        const dst = ((a * 3 + j) * 3 + k) * p;
+        for (let b = 0; b < 4; b++) {
+          const f = G[b][j];
+          if (f === 0) continue;
+          const src = ((a * 4 + b) * 3 + k) * p;
+          for (let q = 0; q < p; q++) t2[dst + q] += f * t1[src + q];
+        }
+      }
+  const dw = new Float32Array(27 * p);
+  const acc = new Float64Array(p);
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 3; j++)
+      for (let k = 0; k < 3; k++) {
+        acc.fill(0);
+        for (let a = 0; a < 4; a++) {
+          const f = G[a][i];
+          if (f === 0) continue;
+          const src = ((a * 3 + j) * 3 + k) * p;
+          for (let q = 0; q < p; q++) acc[q] += f * t2[src + q];
+        }
+        dw.set(acc, ((i * 3 + j) * 3 + k) * p);
+      }
+  return dw;
+}
+
 export interface Arena {
   alloc(floats: number): number;
   put(values: ArrayLike<number>): number;

@@ -507,3 +507,103 @@ __attribute__((export_name("wino_forward"))) void wino_forward(const Geom *g, co
     }
   }
 }
+
+/* A (4x2) of F(2,3) along x, y and z: 8 vectors t[z*16 + y*4 + x] (x, y, z < 2) -> 64. */
+static void grad_transform(v128_t *t) {
+  for (int32_t z = 0; z < 2; z++)
+    for (int32_t y = 0; y < 2; y++) {
+      v128_t *p = t + 16 * z + 4 * y;
+      const v128_t a = p[0], b = p[1];
+      p[1] = wasm_f32x4_add(a, b);
+      p[2] = wasm_f32x4_sub(a, b);
+      p[3] = wasm_f32x4_neg(b);
+    }
+  for (int32_t z = 0; z < 2; z++)
+    for (int32_t x = 0; x < 4; x++) {
+      v128_t *p = t + 16 * z + x;
+      const v128_t a = p[0], b = p[4];
+      p[4] = wasm_f32x4_add(a, b);
+      p[8] = wasm_f32x4_sub(a, b);
+      p[12] = wasm_f32x4_neg(b);
+    }
+  for (int32_t i = 0; i < 16; i++) {
+    v128_t *p = t + i;
+    const v128_t a = p[0], b = p[16];
+    p[16] = wasm_f32x4_add(a, b);
+    p[32] = wasm_f32x4_sub(a, b);
+    p[48] = wasm_f32x4_neg(b);
+  }
+}
+
+__attribute__((export_name("wino_grad_scratch_floats"))) int32_t wino_grad_scratch_floats(const Geom *g,
+                                                                                          int32_t chunk) {
+  return 64 * chunk * g->inC + 64 * panel_floats(chunk, g->outC) + 64 * 4;
+}
+
+/*
+ * The filter gradient of the same Winograd conv (one input): with V = B^T d B per input tile and
+ * Z = A dY A^T per 2x2x2 block of dy, dU[xi] += V[xi]^T Z[xi] over the tiles [t0, t1), 64 GEMMs of
+ * [C x tiles] * [tiles x N]; the host adds the threads' dU and maps it back with dW = G^T dU G.
+ * du (64 x C x N) must be zeroed by the caller.
+ */
+__attribute__((export_name("wino_filter_grad"))) void wino_filter_grad(const Geom *g, const float *x,
+                                                                       const float *dy, float *du, float *scratch,
+                                                                       int32_t chunk, int32_t t0, int32_t t1) {
+  const int32_t C = g->inC, N = g->outC;
+  const int32_t tx = (g->outW + 1) / 2, ty = (g->outH + 1) / 2, tz = (g->outD + 1) / 2;
+  const int32_t perSample = tx * ty * tz;
+  v128_t *t = (v128_t *)scratch;
+  float *v = scratch + 64 * 4;
+  float *zp = v + 64 * chunk * C;
+  for (int32_t c0 = t0; c0 < t1; c0 += chunk) {
+    const int32_t mc = t1 - c0 < chunk ? t1 - c0 : chunk;
+    const int64_t vStride = (int64_t)mc * C;
+    const int32_t zPanel = panel_floats(mc, N);
+    fill_zero(zp, 64 * zPanel);
+    for (int32_t i = 0; i < mc; i++) {
+      const int32_t tile = c0 + i;
+      const int32_t b = tile / perSample;
+      int32_t r = tile - b * perSample;
+      const int32_t z = r / (tx * ty);
+      r -= z * tx * ty;
+      const int32_t yy = r / tx;
+      const int32_t xx = r - yy * tx;
+      for (int32_t c = 0; c < C; c += 4)
+        transform_block(g, x, C, b, 2 * z - g->padF, 2 * yy - g->padT, 2 * xx - g->padL, c, C - c, t, v, vStride,
+                        i * C + c);
+      for (int32_t n = 0; n < N; n += 4) {
+        const int32_t nn = N - n < 4 ? N - n : 4;
+        for (int32_t xi = 0; xi < 64; xi++) t[xi] = wasm_f32x4_splat(0.0f);
+        for (int32_t dz = 0; dz < 2; dz++) {
+          const int32_t oz = 2 * z + dz;
+          if (oz >= g->outD) break;
+          for (int32_t dyy = 0; dyy < 2; dyy++) {
+            const int32_t oy = 2 * yy + dyy;
+            if (oy >= g->outH) break;
+            for (int32_t dx = 0; dx < 2; dx++) {
+              const int32_t ox = 2 * xx + dx;
+              if (ox >= g->outW) break;
+              t[16 * dz + 4 * dyy + dx] =
+                  load_ch(dy + ((((int64_t)b * g->outD + oz) * g->outH + oy) * g->outW + ox) * N + n, nn);
+            }
+          }
+        }
+        grad_transform(t);
+        /* Panel layout of Z[xi]: (tile i, channel n) at (n / NR) * NR * mc + i * NR + n % NR. */
+        float *dst = zp + (n / NR) * NR * mc + i * NR + n % NR;
+        for (int32_t xi = 0; xi < 64; xi++) {
+          float *d = dst + xi * zPanel;
+          if (nn >= 4) {
+            wasm_v128_store(d, t[xi]);
+          } else {
+            d[0] = wasm_f32x4_extract_lane(t[xi], 0);
+            if (nn > 1) d[1] = wasm_f32x4_extract_lane(t[xi], 1);
+            if (nn > 2) d[2] = wasm_f32x4_extract_lane(t[xi], 2);
+          }
+        }
+      }
+    }
+    for (int32_t xi = 0; xi < 64; xi++)
+      gemm(C, N, mc, v + xi * vStride, 1, C, zp + xi * zPanel, du + (int64_t)xi * C * N, N);
+  }
+}
