@@ -247,7 +247,9 @@ function readValueInfo(r: Reader): OnnxValueInfo {
 }
 
 /** Decodes an ONNX model file (the ModelProto bytes). */
-export function readOnnx(bytes: Uint8Array): OnnxGraph {
+export function readOnnx(input: Uint8Array): OnnxGraph {
+  // A plain view: a Node Buffer's slice() does not copy, which tensorValues relies on.
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const r = new Reader(bytes);
   let graph: Reader | null = null;
   let opset = 0;
