@@ -38,6 +38,22 @@ const taps = (k: Triple) => k[0] * k[1] * k[2];
 const voxels = (d: Dims5) => d[0] * d[1] * d[2] * d[3];
 const size = (d: Dims5) => voxels(d) * d[4];
 
+/**
+ * One heap per wasm memory: engines on the same host (a Worker's segmentor and discriminator) share
+ * it, so their activations reuse the same bytes between runs instead of each growing a memory that
+ * never shrinks. The first engine on a host sets the limit.
+ */
+const heaps = new WeakMap<WebAssembly.Memory, Heap>();
+
+function heapOf(host: KernelHost, maxBytes: number | undefined): Heap {
+  let heap = heaps.get(host.memory);
+  if (!heap) {
+    heap = new Heap(host.memory, Math.min(maxBytes ?? WASM32_MAX, WASM32_MAX));
+    heaps.set(host.memory, heap);
+  }
+  return heap;
+}
+
 /** Splits [0, n) into `parts` near-equal ranges whose inner bounds are multiples of 4. */
 export function splitRange(n: number, parts: number): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
@@ -89,13 +105,13 @@ export class Engine {
   private readonly heap: Heap;
   private readonly packed = new Map<Op, Packed>();
   private readonly onOp: EngineOptions['onOp'];
+  private released = false;
 
   constructor(host: KernelHost, plan: Plan, options: EngineOptions = {}) {
     this.host = host;
     this.plan = plan;
     this.onOp = options.onOp;
-    const limit = Math.min(options.maxBytes ?? WASM32_MAX, WASM32_MAX);
-    this.heap = new Heap(host.memory, limit);
+    this.heap = heapOf(host, options.maxBytes);
     const arena = {
       alloc: (f: number) => this.heap.alloc(f),
       put: (v: ArrayLike<number>) => this.heap.put(v),
@@ -120,6 +136,16 @@ export class Engine {
     return this.heap.highWater - HEAP_START;
   }
 
+  /** Gives the packed weights back to the host's heap (the engine cannot run afterwards). */
+  release(): void {
+    this.released = true;
+    for (const { panel, bias } of this.packed.values()) {
+      this.heap.release(panel);
+      if (bias) this.heap.release(bias);
+    }
+    this.packed.clear();
+  }
+
   private pack(op: Op, weight: Float32Array, rows: number, cols: number, bias: Float32Array | null): void {
     const { exports } = this.host;
     const src = this.heap.put(weight);
@@ -134,6 +160,7 @@ export class Engine {
    * Every activation is released before it returns, also when a kernel throws.
    */
   run(data: Float32Array, dims: Dims5): Map<string, { dims: Dims5; data: Float32Array }> {
+    if (this.released) throw new Error('engine: run after release');
     const [n, c, d, h, w] = dims;
     if (this.plan.inChannels !== null && c !== this.plan.inChannels) {
       throw new RangeError(`the model takes ${this.plan.inChannels} input channels, got ${c}`);

@@ -17,7 +17,10 @@ export interface KernelRunner extends OnnxRunner {
   memoryBytes(): number;
 }
 
-/** Parses and plans the model (throws EngineUnsupported for ops outside the engine's set). */
+/**
+ * Parses and plans the model (throws EngineUnsupported for ops outside the engine's set). Runners on
+ * the same host share its memory (one heap); release() returns this model's weights to it.
+ */
 export function createKernelRunner(
   model: Uint8Array,
   host: KernelHost,
@@ -38,6 +41,9 @@ export function createKernelRunner(
       const out: Record<string, Tensor5> = {};
       for (const [name, t] of engine.run(x.data, x.dims)) out[name] = { dims: t.dims, data: t.data };
       return out;
+    },
+    async release(): Promise<void> {
+      engine.release();
     },
   };
 }

@@ -16,7 +16,13 @@ export function createEngineRunner(model: Uint8Array, options: EngineRunnerOptio
   const host = new ThreadedHost(options.threads ?? Math.min(4, availableParallelism()));
   try {
     const runner = createKernelRunner(model, host, options);
-    return { ...runner, release: () => host.terminate() };
+    return {
+      ...runner,
+      release: async () => {
+        await runner.release?.();
+        await host.terminate();
+      },
+    };
   } catch (e) {
     void host.terminate();
     throw e;

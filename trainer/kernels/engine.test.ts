@@ -101,6 +101,34 @@ describe('kernels engine on the edge U-Net', () => {
     await ort.release?.();
   });
 
+  it('shares one memory between the runners of a host: the second model adds its weights, not a working set', async () => {
+    const module = new WebAssembly.Module(
+      readFileSync(new URL('../../shared/engine/wasm/kernels-st.wasm', import.meta.url)),
+    );
+    const host = await createSingleThreadHost(module);
+    const models = [8, 9].map((seed) => {
+      const net = buildUNet({ ...EDGE_UNET3D_TINY, seed });
+      const bytes = encodeModel(exportGraph(net).model);
+      net.dispose();
+      return bytes;
+    });
+    const x = volume([1, 1, 32, 32, 32], 8);
+    const a = createKernelRunner(models[0], host);
+    const alone = (await a.run({ input: x })).output.data;
+    const afterA = host.memory.buffer.byteLength;
+    const b = createKernelRunner(models[1], host);
+    const other = (await b.run({ input: x })).output.data;
+    // The working set of b's run fits in what a's run left free: at most b's weights were added.
+    expect(host.memory.buffer.byteLength - afterA).toBeLessThan(1 << 20);
+    expect((await a.run({ input: x })).output.data).toEqual(alone);
+    const ort = await createNodeRunner(models[1], { threads: 1 });
+    expect(maxAbsDiff(other, (await ort.run({ input: x })).output.data)).toBeLessThan(1e-5);
+    await ort.release?.();
+    await a.release?.();
+    await expect(a.run({ input: x })).rejects.toThrow(/after release/);
+    await b.release?.();
+  });
+
   it('frees every activation after a run: the heap returns to its weights', async () => {
     const net = tinyUNet({ seed: 6 });
     const model = encodeModel(exportGraph(net).model);
