@@ -2,7 +2,8 @@
  * Fast kernels for tfjs's cpu backend: 3D convolutions (forward and both gradients) in wasm SIMD
  * across threads, 3D max pooling, float32 fast paths for Concat, SplitV, Add, Multiply and Sum,
  * and fused instance/group normalisation (forward and gradient), kernels tfjs does not have, that
- * trainer/models/norm.ts uses when they are registered, and the ReLU gradient as one pass.
+ * trainer/models/norm.ts uses when they are registered, the ReLU gradient as one pass, and the
+ * AdamW update of one variable as one kernel (trainer/train/optim.ts uses it when registered).
  * registerFastCpuKernels() swaps them in for the stock ones; restoreStockCpuKernels() puts the
  * stock ones back (benchmarks, parity tests). Both are idempotent and cheap: the wasm module and
  * the worker threads start on the first conv call.
@@ -23,6 +24,7 @@ import {
   type TensorInfo,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { ADAMW_KERNEL, adamwKernel } from './adamw.ts';
 import { conv3dKernel } from './conv3d.ts';
 import { conv3dBackpropFilterKernel } from './conv3d-backprop-filter.ts';
 import { conv3dBackpropInputKernel } from './conv3d-backprop-input.ts';
@@ -97,6 +99,7 @@ const ADDED: KernelConfig[] = [
   { kernelName: INSTANCE_NORM_KERNEL, backendName: BACKEND, kernelFunc: instanceNormKernel },
   { kernelName: INSTANCE_NORM_GRAD_KERNEL, backendName: BACKEND, kernelFunc: instanceNormGradKernel },
   { kernelName: RELU_GRAD_KERNEL, backendName: BACKEND, kernelFunc: reluGradKernel },
+  { kernelName: ADAMW_KERNEL, backendName: BACKEND, kernelFunc: adamwKernel },
 ];
 
 /** The stock configs, saved the first time the fast ones go in. */

@@ -8,6 +8,8 @@ import { LimitError } from '../../shared/errors.ts';
 import { Rng } from '../../shared/random.ts';
 import { registerTrainingGradients } from '../models/gradients.ts';
 import { fusedInstanceNormActive, GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
+import { AdamW } from '../train/optim.ts';
+import { fusedAdamWActive } from './adamw.ts';
 import { fastCpuKernelsActive, registerFastCpuKernels, restoreStockCpuKernels } from './index.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -398,6 +400,35 @@ describe('a 3D U-Net training step', () => {
     const { stock, fast } = stockAndFast(run);
     expectClose(stock, fast, 1e-5);
   });
+});
+
+describe('the fused AdamW update', () => {
+  for (const amsgrad of [false, true]) {
+    it(`gives the composed update's bits over several steps (amsgrad ${amsgrad})`, () => {
+      const run = () => {
+        const rng = new Rng(61);
+        const vars = [tf.variable(random([3, 4, 5], rng)), tf.variable(random([7], rng))];
+        const opt = new AdamW(vars, { weightDecay: 0.01, amsgrad });
+        for (let step = 0; step < 4; step++) {
+          const grads: tf.NamedTensorMap = {};
+          for (const v of vars) grads[v.name] = tf.mul(random(v.shape, rng), step === 2 ? 1e-3 : 1);
+          opt.apply(grads, 1e-3 * (step + 1));
+          tf.dispose(Object.values(grads));
+        }
+        const out = vars.map((v) => v.dataSync().slice() as Float32Array);
+        opt.dispose();
+        tf.dispose(vars);
+        return out;
+      };
+      restoreStockCpuKernels();
+      expect(fusedAdamWActive()).toBe(false);
+      const stock = run();
+      registerFastCpuKernels();
+      expect(fusedAdamWActive()).toBe(true);
+      const fast = run();
+      expectClose(stock, fast, 0);
+    });
+  }
 });
 
 describe('registration', () => {
