@@ -10,7 +10,12 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { planWinograd, winogradApplies, winogradFilterGrad } from '../../shared/engine/winograd.ts';
+import {
+  FILTER_GRAD_CHUNK_BYTES,
+  planWinograd,
+  winogradApplies,
+  winogradFilterGrad,
+} from '../../shared/engine/winograd.ts';
 import { type ConvPlan, planConv, valuesOf } from './conv-plan.ts';
 import { type ConvRuntime, convRuntime } from './wasm-runtime.ts';
 
@@ -71,6 +76,7 @@ function winogradGrad(
     cin,
     cout,
     plan.ranges.length,
+    FILTER_GRAD_CHUNK_BYTES,
   );
   const duLen = 64 * cin * cout;
   const parts = wino.ranges.map(() => {
