@@ -12,6 +12,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { allocOutput } from './buffer-pool.ts';
 import {
   CHUNK_BYTES,
   type ConvGeometry,
@@ -20,7 +21,7 @@ import {
   splitRows,
   valuesOf,
 } from './conv-plan.ts';
-import { convolve } from './conv3d.ts';
+import { type Alloc, convolve, copyOut } from './conv3d.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
 type Shape5 = [number, number, number, number, number];
@@ -32,12 +33,13 @@ export function conv3dInputGrad(
   filterShape: Shape5,
   strides: Conv3DBackpropInputV2Attrs['strides'],
   pad: Conv3DBackpropInputV2Attrs['pad'],
+  alloc: Alloc = (n) => new Float32Array(n),
 ): Float32Array {
   const info = backend_util.computeConv3DInfo(inputShape, filterShape, strides, 1, pad);
   if (info.strideDepth === 1 && info.strideHeight === 1 && info.strideWidth === 1) {
-    return convolve(flippedGeometry(info), dy, flipFilter(filter, filterShape));
+    return convolve(flippedGeometry(info), dy, flipFilter(filter, filterShape), alloc);
   }
-  if (isUpsampling(info)) return upsample(info, dy, filter);
+  if (isUpsampling(info)) return upsample(info, dy, filter, alloc);
   const rt = convRuntime();
   rt.reset();
   const plan = planConv(rt, info);
@@ -67,7 +69,7 @@ export function conv3dInputGrad(
       ]);
     }
   }
-  return rt.f32(parts[0].dx, dxLen).slice();
+  return copyOut(rt.f32(parts[0].dx, dxLen), alloc);
 }
 
 /**
@@ -92,7 +94,12 @@ function isUpsampling(info: backend_util.Conv3DInfo): boolean {
   );
 }
 
-function upsample(info: backend_util.Conv3DInfo, dy: Float32Array, filter: Float32Array): Float32Array {
+function upsample(
+  info: backend_util.Conv3DInfo,
+  dy: Float32Array,
+  filter: Float32Array,
+  alloc: Alloc,
+): Float32Array {
   const rt = convRuntime();
   rt.reset();
   const cin = info.inChannels;
@@ -150,7 +157,7 @@ function upsample(info: backend_util.Conv3DInfo, dy: Float32Array, filter: Float
     ranges[p][1],
     0,
   ]);
-  return rt.f32(dx, dxLen).slice();
+  return copyOut(rt.f32(dx, dxLen), alloc);
 }
 
 /**
@@ -210,6 +217,7 @@ export const conv3dBackpropInputKernel: KernelFunc = ({ inputs, backend, attrs }
     filter.shape as Shape5,
     strides,
     pad,
+    (n) => allocOutput(cpu, n),
   );
   return cpu.makeTensorInfo(inputShape, 'float32', values) as TensorInfo;
 };

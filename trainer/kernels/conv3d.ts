@@ -6,6 +6,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backend_util, type Conv3DAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { packWinogradFilter, planWinograd, winogradApplies } from '../../shared/engine/winograd.ts';
+import { allocOutput } from './buffer-pool.ts';
 import { type ConvGeometry, planConv, valuesOf } from './conv-plan.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -19,13 +20,29 @@ export function conv3dForward(
   strides: Conv3DAttrs['strides'],
   pad: Conv3DAttrs['pad'],
   dilations: Conv3DAttrs['dilations'],
+  alloc: Alloc = (n) => new Float32Array(n),
 ): { values: Float32Array; shape: Shape5 } {
   const info = backend_util.computeConv3DInfo(xShape, filterShape, strides, dilations, pad);
-  return { values: convolve(info, x, filter), shape: info.outShape as Shape5 };
+  return { values: convolve(info, x, filter, alloc), shape: info.outShape as Shape5 };
+}
+
+/** Makes a kernel's output array (the buffer pool's allocOutput inside kernels). */
+export type Alloc = (n: number) => Float32Array;
+
+/** Copies wasm memory into a fresh output. */
+export function copyOut(view: Float32Array, alloc: Alloc): Float32Array {
+  const out = alloc(view.length);
+  out.set(view);
+  return out;
 }
 
 /** Runs the conv `geometry` describes on x with a [kd,kh,kw,cin,cout] filter; returns y (NDHWC). */
-export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float32Array): Float32Array {
+export function convolve(
+  geometry: ConvGeometry,
+  x: Float32Array,
+  filter: Float32Array,
+  alloc: Alloc = (n) => new Float32Array(n),
+): Float32Array {
   const rt = convRuntime();
   rt.reset();
   const plan = planConv(rt, geometry);
@@ -58,7 +75,7 @@ export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float3
       wino.ranges[part][1],
       0,
     ]);
-    return rt.f32(y, yLen).slice();
+    return copyOut(rt.f32(y, yLen), alloc);
   }
   const wPtr = rt.put(filter);
   const wp = rt.alloc(rt.exports.filter_panel_floats(plan.geom));
@@ -69,7 +86,7 @@ export function convolve(geometry: ConvGeometry, x: Float32Array, filter: Float3
     const [p0, p1] = plan.ranges[part];
     return [plan.geom, xPtr, 0, wp, 0, y, cols[part], plan.chunk, p0, p1, 0];
   });
-  return rt.f32(y, yLen).slice();
+  return copyOut(rt.f32(y, yLen), alloc);
 }
 
 export const conv3dKernel: KernelFunc = ({ inputs, backend, attrs }) => {
@@ -84,6 +101,7 @@ export const conv3dKernel: KernelFunc = ({ inputs, backend, attrs }) => {
     strides,
     pad,
     dilations,
+    (n) => allocOutput(cpu, n),
   );
   return cpu.makeTensorInfo(out.shape, 'float32', out.values) as TensorInfo;
 };

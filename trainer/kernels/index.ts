@@ -25,6 +25,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { ADAMW_KERNEL, adamwKernel } from './adamw.ts';
+import { enablePooling, uninstallBufferPool } from './buffer-pool.ts';
 import { conv3dKernel } from './conv3d.ts';
 import { conv3dBackpropFilterKernel } from './conv3d-backprop-filter.ts';
 import { conv3dBackpropInputKernel } from './conv3d-backprop-input.ts';
@@ -118,6 +119,7 @@ export function registerFastCpuKernels(): void {
     registerKernel({ ...original, kernelFunc: (args) => kernel(args) ?? fallback(args) });
   }
   for (const config of ADDED) if (!getKernel(config.kernelName, BACKEND)) registerKernel(config);
+  enablePooling();
   stockReluGrad ??= getGradient('Relu');
   registerGradient(reluGradConfig(stockReluGrad));
   fastActive = true;
@@ -132,6 +134,7 @@ export function restoreStockCpuKernels(): void {
   for (const config of ADDED)
     if (getKernel(config.kernelName, BACKEND)) unregisterKernel(config.kernelName, BACKEND);
   if (stockReluGrad) registerGradient(stockReluGrad);
+  uninstallBufferPool();
   fastActive = false;
 }
 

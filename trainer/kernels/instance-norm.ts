@@ -11,7 +11,9 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { splitRange } from '../../shared/engine/engine.ts';
 import { groupStatistics } from '../../shared/engine/norm-math.ts';
+import { allocOutput } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
+import { copyOut } from './conv3d.ts';
 import { type ConvRuntime, convRuntime } from './wasm-runtime.ts';
 
 /** Below this many values a norm call runs on one thread. */
@@ -124,7 +126,11 @@ export function instanceNormKernel(args: KernelArgs): TensorInfo[] {
     ]);
   }
   return [
-    backend.makeTensorInfo(x.shape, 'float32', rt.f32(yPtr, n * m * c).slice()),
+    backend.makeTensorInfo(
+      x.shape,
+      'float32',
+      copyOut(rt.f32(yPtr, n * m * c), (k) => allocOutput(backend, k)),
+    ),
     backend.makeTensorInfo([n, groups], 'float32', meanOut),
     backend.makeTensorInfo([n, groups], 'float32', rstdOut),
   ];
@@ -216,7 +222,11 @@ export function instanceNormGradKernel(args: KernelArgs): TensorInfo[] {
     ]);
   }
   return [
-    backend.makeTensorInfo(x.shape, 'float32', rt.f32(dxPtr, n * m * c).slice()),
+    backend.makeTensorInfo(
+      x.shape,
+      'float32',
+      copyOut(rt.f32(dxPtr, n * m * c), (k) => allocOutput(backend, k)),
+    ),
     backend.makeTensorInfo([c], 'float32', Float32Array.from(dgamma)),
     backend.makeTensorInfo([c], 'float32', Float32Array.from(dbeta)),
   ];

@@ -10,6 +10,7 @@ import { registerTrainingGradients } from '../models/gradients.ts';
 import { fusedInstanceNormActive, GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
 import { AdamW } from '../train/optim.ts';
 import { fusedAdamWActive } from './adamw.ts';
+import { pooledBytes } from './buffer-pool.ts';
 import { fastCpuKernelsActive, registerFastCpuKernels, restoreStockCpuKernels } from './index.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -429,6 +430,69 @@ describe('the fused AdamW update', () => {
       expectClose(stock, fast, 0);
     });
   }
+});
+
+/** Positions where two arrays differ (a count, so a failure does not print a million-element diff). */
+function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = Math.abs(a.length - b.length);
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) n++;
+  return n;
+}
+
+describe('recycled output buffers', () => {
+  // 32^3 x 8 = 2^18 floats: the smallest size the pool takes.
+  const shape: Shape5 = [1, 32, 32, 32, 8];
+
+  it('recycles the outputs of disposed tensors and keeps training results equal to stock', () => {
+    const rng = new Rng(71);
+    const x = random(shape, rng);
+    const w = tf.variable(tf.mul(random([3, 3, 3, 8, 8], rng), 0.2));
+    const loss = () =>
+      tf.sum(tf.mul(tf.relu(tf.conv3d(tf.relu(x) as tf.Tensor5D, w as tf.Tensor5D, 1, 'same')), x));
+    const steps = () => {
+      const out: tf.Tensor[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { value, grads } = tf.variableGrads(loss as () => tf.Scalar, [w]);
+        out.push(value, grads[w.name]);
+      }
+      return out;
+    };
+    const { stock, fast } = stockAndFast(steps);
+    expectClose(stock, fast);
+    // Three steps of the same size: later steps reuse what earlier ones disposed.
+    expect(pooledBytes()).toBeGreaterThan(0);
+    tf.dispose([x, w]);
+  });
+
+  it('never hands out a buffer that dataSync() returned', () => {
+    registerFastCpuKernels();
+    const a = random(shape, new Rng(72));
+    const read = tf.relu(a);
+    const values = read.dataSync();
+    const kept = values.slice();
+    read.dispose();
+    // Live outputs of the same size, none equal to relu(a): a wrongly recycled buffer would change.
+    const others = [1, 2, 3].map((k) => tf.relu(tf.add(tf.neg(a), k)));
+    expect(mismatches(values, kept)).toBe(0);
+    tf.dispose([a, ...others]);
+  });
+
+  it('never hands out a buffer that a live view (a contiguous slice) still reads', () => {
+    registerFastCpuKernels();
+    const a = random(shape, new Rng(73));
+    const half = a.dataSync().slice(0, a.size / 2);
+    const viewed = tf.relu(a);
+    const view = tf.slice(viewed, [0, 0, 0, 0, 0], [1, 16, 32, 32, 8]);
+    viewed.dispose();
+    const others = [1, 2, 3].map((k) => tf.relu(tf.add(tf.neg(a), k)));
+    expect(
+      mismatches(
+        view.dataSync() as Float32Array,
+        half.map((v) => (v > 0 ? v : 0)),
+      ),
+    ).toBe(0);
+    tf.dispose([a, view, ...others]);
+  });
 });
 
 describe('registration', () => {

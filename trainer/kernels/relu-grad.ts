@@ -7,6 +7,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { GradConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { allocOutput } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
 
 export const RELU_GRAD_KERNEL = 'FreeTumorReluGrad';
@@ -17,7 +18,7 @@ export const reluGradKernel: KernelFunc = ({ inputs, backend }) => {
   const cpu = backend as MathBackendCPU;
   const g = valuesOf(cpu, dy);
   const v = valuesOf(cpu, x);
-  const out = new Float32Array(v.length);
+  const out = allocOutput(cpu, v.length);
   for (let i = 0; i < v.length; i++) {
     const xi = v[i];
     out[i] = xi > 0 ? g[i] : xi === xi ? 0 * g[i] : Number.NaN;
