@@ -324,6 +324,32 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
   });
 });
 
+describe('large element-wise kernels (wasm) give stock bits', () => {
+  it('ReLU, its gradient, bias add and full add past the wasm threshold, with NaN and infinities', () => {
+    const n = 32 * 32 * 32 * 12;
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0];
+    const values = (seed: number) =>
+      Float32Array.from({ length: n }, (_, i) => (i % 997 < 5 ? special[i % 997] : Math.sin(i * seed) * 3));
+    const x = tf.tensor(values(0.37), [1, 32, 32, 32, 12]);
+    const dy = tf.tensor(values(0.11), [1, 32, 32, 32, 12]);
+    const bias = tf.tensor(
+      Float32Array.from({ length: 12 }, (_, i) => i - 6.5),
+      [12],
+    );
+    const cases: Array<() => tf.Tensor> = [
+      () => tf.relu(x),
+      () => tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy),
+      () => tf.add(x, bias),
+      () => tf.add(x, dy),
+    ];
+    for (const fn of cases) {
+      const r = stockAndFast(fn);
+      expectClose(r.stock, r.fast, 0);
+    }
+    tf.dispose([x, dy, bias]);
+  });
+});
+
 describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
   const cases: Array<{ shape: Shape5; groups: number | null }> = [
     { shape: [2, 3, 4, 5, 3], groups: null },

@@ -9,6 +9,7 @@ import type { GradConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { allocOutput } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
+import { MIN_VALUES, reluGradWasm } from './elementwise.ts';
 
 export const RELU_GRAD_KERNEL = 'FreeTumorReluGrad';
 
@@ -18,6 +19,13 @@ export const reluGradKernel: KernelFunc = ({ inputs, backend }) => {
   const cpu = backend as MathBackendCPU;
   const g = valuesOf(cpu, dy);
   const v = valuesOf(cpu, x);
+  if (v.length >= MIN_VALUES) {
+    return cpu.makeTensorInfo(
+      x.shape,
+      'float32',
+      reluGradWasm(g, v, (n) => allocOutput(cpu, n)),
+    ) as TensorInfo;
+  }
   const out = allocOutput(cpu, v.length);
   for (let i = 0; i < v.length; i++) {
     const xi = v[i];

@@ -10,6 +10,7 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backend_util, type NamedAttrMap, type TensorInfo, util } from '@tensorflow/tfjs-core';
 import { allocOutput } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
+import { addWasm, biasAddWasm, MIN_VALUES, reluWasm } from './elementwise.ts';
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
@@ -124,6 +125,13 @@ export function binaryFast(
   if (!ba || !bb || total === 0) return null;
   const x = valuesOf(backend, a);
   const y = valuesOf(backend, b);
+  const alloc = (n: number) => allocOutput(backend, n);
+  if (op === 'add' && total >= MIN_VALUES && ba.kind === 'full') {
+    // Bias adds (a per-channel vector) and gradient sums (two full tensors) in wasm.
+    if (bb.kind === 'full') return backend.makeTensorInfo(outShape, 'float32', addWasm(x, y, alloc));
+    if (bb.kind === 'tile' && bb.n > 1 && bb.n === outShape[outShape.length - 1])
+      return backend.makeTensorInfo(outShape, 'float32', biasAddWasm(x, y, alloc));
+  }
   const out = allocOutput(backend, total);
   if (ba.kind === 'full' && bb.kind === 'full') binaryLoop(op, out, x, y, total, total);
   else if (ba.kind === 'full' && bb.kind === 'tile') binaryLoop(op, out, x, y, total, bb.n);
@@ -279,6 +287,12 @@ export function unaryFast(
 ): TensorInfo | null {
   if (x.dtype !== 'float32') return null;
   const v = valuesOf(backend, x);
+  if (op === 'relu' && v.length >= MIN_VALUES)
+    return backend.makeTensorInfo(
+      x.shape,
+      'float32',
+      reluWasm(v, (n) => allocOutput(backend, n)),
+    );
   const out = allocOutput(backend, v.length);
   if (op === 'relu') {
     for (let i = 0; i < v.length; i++) out[i] = Math.max(0, v[i]);

@@ -134,16 +134,19 @@ __attribute__((export_name("relu_forward"))) void relu_forward(const float *x, f
   for (; i < i1; i++) y[i] = relu1(x[i]);
 }
 
-/* dx = dy where x > 0, NaN where x is NaN (as stock tfjs's dy * step(x)), else 0. */
+/* dx = dy * step(x), step = 1 where x > 0, NaN where x is NaN, else 0: stock tfjs's ReLU gradient,
+ * bit for bit (a non-finite dy where x <= 0 gives NaN, as 0 * inf does). */
 __attribute__((export_name("relu_grad"))) void relu_grad(const float *dy, const float *x, float *dx, int32_t i0,
                                                          int32_t i1) {
   int32_t i = i0;
+  const v128_t one = wasm_f32x4_splat(1.0f), zero = wasm_f32x4_splat(0.0f);
   for (; i + 4 <= i1; i += 4) {
     const v128_t xv = wasm_v128_load(x + i);
-    const v128_t pass = wasm_v128_and(wasm_v128_load(dy + i), wasm_f32x4_gt(xv, wasm_f32x4_splat(0.0f)));
-    wasm_v128_store(dx + i, wasm_v128_bitselect(xv, pass, wasm_f32x4_ne(xv, xv)));
+    v128_t step = wasm_v128_bitselect(one, zero, wasm_f32x4_gt(xv, zero));
+    step = wasm_v128_bitselect(xv, step, wasm_f32x4_ne(xv, xv));
+    wasm_v128_store(dx + i, wasm_f32x4_mul(wasm_v128_load(dy + i), step));
   }
-  for (; i < i1; i++) dx[i] = x[i] != x[i] ? x[i] : x[i] > 0.0f ? dy[i] : 0.0f;
+  for (; i < i1; i++) dx[i] = dy[i] * (x[i] != x[i] ? x[i] : x[i] > 0.0f ? 1.0f : 0.0f);
 }
 
 /* y = x + bias[c]. */
