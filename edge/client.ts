@@ -5,6 +5,7 @@
  * into `EdgeApiError`s.
  */
 import { hc } from 'hono/client';
+import type { SegmentationStatistics } from '../shared/segmentation/statistics.ts';
 import type { AppType } from './app.ts';
 
 export interface EdgeErrorBody {
@@ -88,7 +89,7 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
       );
       return new Uint8Array(await res.arrayBuffer());
     },
-    /** The JSON lesion summary. */
+    /** The JSON statistics (shared/segmentation/statistics.ts). */
     async segmentJson(nifti: NiftiPart, organ?: Organ) {
       const res = await check(
         await doFetch(url(`v1/segment?format=json${organ ? `&organ=${organ}` : ''}`), {
@@ -97,17 +98,11 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
           body: blob(nifti),
         }),
       );
-      return (await res.json()) as {
-        model: { name: string; version: string };
-        organ: string;
-        dims: [number, number, number];
-        organVoxels: number;
-        tumorVoxels: number;
-        lesions: Array<{ voxels: number; volumeMl: number; centroidMm: [number, number, number] }>;
-      };
+      return (await res.json()) as SegmentationStatistics;
     },
     async score(image: NiftiPart, label: NiftiPart, organ?: Organ) {
-      const res = await check(await postForm('v1/score', { image, label, organ }));
+      // The label first: the Worker then streams the image and keeps only the crop around the tumor.
+      const res = await check(await postForm('v1/score', { label, image, organ }));
       return (await res.json()) as {
         realism: number | null;
         detection: number | null;

@@ -4,6 +4,7 @@
  * schema there would make @hono/zod-openapi parse the body before our bounded reader sees it.
  */
 import { z } from '@hono/zod-openapi';
+import { segmentationStatisticsSchema } from '../shared/segmentation/statistics.ts';
 
 /** The OpenAPI schema object type @hono/zod-openapi accepts beside zod schemas. */
 type SchemaObject = {
@@ -23,9 +24,24 @@ export const errorSchema = z
 
 export const healthSchema = z
   .object({
-    status: z.enum(['ok', 'degraded']),
+    status: z.enum(['ok', 'degraded', 'unpublished']),
     models: z.record(z.string(), z.string()).openapi({ description: 'role -> active version' }),
-    isolate: z.object({ wasmMemoryBytes: z.number().int(), sessions: z.number().int() }),
+    states: z
+      .record(
+        z.string(),
+        z.object({
+          version: z.string(),
+          state: z.enum(['ready', 'not_loaded', 'error']),
+          error: z.string().optional(),
+        }),
+      )
+      .openapi({ description: 'role -> state of its model (error: sha256 mismatch, missing file, ...)' }),
+    isolate: z.object({
+      wasmMemoryBytes: z.number().int(),
+      sessions: z.number().int(),
+      busy: z.boolean(),
+      queued: z.number().int(),
+    }),
   })
   .openapi('Health');
 
@@ -39,24 +55,8 @@ export const segmentQuerySchema = z.object({
     .openapi({ description: 'NIfTI mask or JSON lesion summary' }),
 });
 
-export const lesionSchema = z
-  .object({
-    voxels: z.number().int(),
-    volumeMl: z.number(),
-    centroidMm: z.tuple([z.number(), z.number(), z.number()]),
-  })
-  .openapi('Lesion');
-
-export const segmentJsonSchema = z
-  .object({
-    model: z.object({ name: z.string(), version: z.string() }),
-    organ: z.string(),
-    dims: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
-    organVoxels: z.number().int(),
-    tumorVoxels: z.number().int(),
-    lesions: z.array(lesionSchema),
-  })
-  .openapi('SegmentResult');
+/** format=json: the CLI's `segment --statistics` schema, defined once in shared/. */
+export const segmentJsonSchema = segmentationStatisticsSchema.openapi('SegmentResult');
 
 export const scoreSchema = z
   .object({
@@ -120,7 +120,8 @@ export const synthesizeMultipart: SchemaObject = {
 
 export const synthesizeParamsSchema = z.object({
   organ: organSchema,
-  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('mix'),
+  /** The CLI's default (`freetumor synthesize --type`). */
+  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('random'),
   count: z.coerce.number().int().min(1).max(10).optional(),
   seed: z.coerce
     .number()

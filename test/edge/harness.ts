@@ -73,6 +73,7 @@ export function startWorker(
         ...bundle.wasmModules.map((path) => ({ type: 'CompiledWasm' as const, path })),
       ],
       compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ['enable_request_signal'],
       r2Buckets: ['MODELS'],
       ratelimits: {
         RATE_LIMITER: { namespace_id: '1001', simple: { limit: options.rateLimit ?? 1000, period: 60 } },

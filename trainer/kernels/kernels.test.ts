@@ -514,7 +514,7 @@ describe('recycled output buffers', () => {
     expect(
       mismatches(
         view.dataSync() as Float32Array,
-        half.map((v) => (v > 0 ? v : 0)),
+        half.map((v) => Math.max(v, 0)),
       ),
     ).toBe(0);
     tf.dispose([a, view, ...others]);

@@ -29,7 +29,7 @@ export const reluGradKernel: KernelFunc = ({ inputs, backend }) => {
   const out = allocOutput(cpu, v.length);
   for (let i = 0; i < v.length; i++) {
     const xi = v[i];
-    out[i] = xi > 0 ? g[i] : xi === xi ? 0 * g[i] : Number.NaN;
+    out[i] = xi > 0 ? g[i] : Number.isNaN(xi) ? Number.NaN : 0 * g[i];
   }
   return cpu.makeTensorInfo(x.shape, 'float32', out) as TensorInfo;
 };

@@ -4,7 +4,8 @@
  * (shared/metrics, the same code the trainer validates with). Both masks must share one grid.
  */
 import type { Command } from 'commander';
-import { CliError, integer, positiveNumber, printResult, readInput } from '../output.ts';
+import { readVolume } from '../../io/volume-input.ts';
+import { CliError, integer, positiveNumber, printResult } from '../output.ts';
 
 interface EvaluateCliOptions {
   pred: string;
@@ -20,7 +21,7 @@ export function register(program: Command): void {
   program
     .command('evaluate')
     .description('score a predicted mask against a reference: Dice, NSD, lesion detection, volumes')
-    .requiredOption('--pred <mask>', 'predicted label mask (.nii/.nii.gz)')
+    .requiredOption('--pred <mask>', 'predicted label mask (.nii/.nii.gz, or a DICOM series folder/zip)')
     .requiredOption('--truth <label>', 'reference label mask on the same grid')
     .option('--tolerance <mm>', 'NSD tolerance in mm', positiveNumber('--tolerance'), 2)
     .option('--organ-label <n>', 'organ label value in both masks', integer('--organ-label', 0), 1)
@@ -28,12 +29,11 @@ export function register(program: Command): void {
     .option('--min-lesion-ml <ml>', 'ignore lesions smaller than this (both sides)', parseMl, 0)
     .option('--json', 'print one JSON object')
     .action(async (opts: EvaluateCliOptions) => {
-      const { readNifti } = await import('../../../shared/volume/nifti.ts');
       const { affinesClose } = await import('../../../shared/geometry/affine.ts');
       const { evaluateCase } = await import('../../../shared/metrics/evaluate.ts');
       const { FreeTumorError } = await import('../../../shared/errors.ts');
-      const pred = readNifti(await readInput(opts.pred, 'prediction'));
-      const truth = readNifti(await readInput(opts.truth, 'reference'));
+      const pred = await readVolume(opts.pred, 'prediction');
+      const truth = await readVolume(opts.truth, 'reference');
       if (pred.dims.some((d, a) => d !== truth.dims[a])) {
         throw new FreeTumorError(
           'invalid_geometry',

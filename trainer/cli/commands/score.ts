@@ -4,7 +4,8 @@
  * realism over the synthetic voxels, and whether the policy accepts it.
  */
 import type { Command } from 'commander';
-import { CliError, integer, printResult, readInput } from '../output.ts';
+import { readVolume, SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { CliError, integer, printResult } from '../output.ts';
 import { parsePrecision } from './segment.ts';
 
 const POLICIES = ['segmentor', 'discriminator', 'both', 'either'] as const;
@@ -19,6 +20,7 @@ interface ScoreCliOptions {
   threshold?: number;
   precision: 'int8' | 'fp32';
   threads?: number;
+  series?: string;
   json?: boolean;
 }
 
@@ -27,7 +29,10 @@ export function register(program: Command): void {
     .command('score')
     .description('score a synthetic tumor: segmentor detection, discriminator realism, accepted')
     .requiredOption('--model <dir>', 'exported models folder (segmentor/ and/or discriminator/)')
-    .requiredOption('--image <ct>', 'CT with the synthetic tumor (.nii/.nii.gz, HU)')
+    .requiredOption(
+      '--image <ct>',
+      'CT with the synthetic tumor (.nii/.nii.gz in HU, or a DICOM series folder/zip)',
+    )
     .requiredOption('--label <mask>', 'its label on the same grid (synthetic tumor = 3, else 2)')
     .option('--synthetic-label <n>', 'label value of the synthetic tumor', integer('--synthetic-label', 1))
     .option(
@@ -38,13 +43,13 @@ export function register(program: Command): void {
     .option('--threshold <x>', 'detection threshold (default: the manifest, else 0.7)', parseFraction)
     .option('--precision <p>', 'model files to use: int8 or fp32', parsePrecision, 'int8')
     .option('--threads <n>', 'onnxruntime intra-op threads', integer('--threads', 1))
+    .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--json', 'print one JSON object')
     .action(async (opts: ScoreCliOptions) => {
-      const { readNifti } = await import('../../../shared/volume/nifti.ts');
       const { scoreSynthetic } = await import('../../../shared/inference/quality.ts');
       const { openLocalModel } = await import('../../runners/local-model.ts');
-      const image = readNifti(await readInput(opts.image, 'image'));
-      const label = readNifti(await readInput(opts.label, 'label'));
+      const image = await readVolume(opts.image, 'image', { series: opts.series });
+      const label = await readVolume(opts.label, 'label');
       const common = { precision: opts.precision, threads: opts.threads, required: false };
       const segmentor = await openLocalModel(opts.model, 'segmentor', common);
       const discriminator = await openLocalModel(opts.model, 'discriminator', common);

@@ -10,7 +10,8 @@ import type {
   VolumeSynthesisOptions,
   VolumeSynthesisResult,
 } from '../../../shared/synthesis/whole-volume.ts';
-import { CliError, integer, log, printResult, readInput, writeOutput } from '../output.ts';
+import { SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { CliError, integer, log, printResult, writeOutput } from '../output.ts';
 
 interface SynthesizeCliOptions {
   image: string;
@@ -25,6 +26,7 @@ interface SynthesizeCliOptions {
   generator?: string;
   out: string;
   preview?: boolean;
+  series?: string;
   json?: boolean;
 }
 
@@ -32,7 +34,7 @@ export function register(program: Command): void {
   program
     .command('synthesize')
     .description('add synthetic tumor(s) to a CT: synthetic CT + label on the input grid, summary, preview')
-    .requiredOption('--image <file>', 'CT volume (NIfTI, HU)')
+    .requiredOption('--image <file>', 'CT volume (NIfTI in HU, or a DICOM series folder/zip)')
     .requiredOption('--label <file>', 'organ label map on the same grid (NIfTI)')
     .requiredOption('--organ <name>', 'liver, pancreas or kidney')
     .option(
@@ -55,6 +57,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--out <dir>', 'output folder')
     .option('--preview', 'also write preview.png')
+    .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--json', 'print one JSON object')
     .action(async (opts: SynthesizeCliOptions) => {
       await run(opts);
@@ -85,13 +88,14 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
     );
   }
   const labelMap = parseLabelMap(opts.labelMap);
-  const { readNifti, writeNifti } = await import('../../../shared/volume/nifti.ts');
+  const { writeNifti } = await import('../../../shared/volume/nifti.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
   const { Rng } = await import('../../../shared/random.ts');
-  const image = readNifti(await readInput(opts.image, 'image'));
-  const label = readNifti(await readInput(opts.label, 'label'));
+  const { readVolume } = await import('../../io/volume-input.ts');
+  const image = await readVolume(opts.image, 'image', { series: opts.series });
+  const label = await readVolume(opts.label, 'label');
   const organ = opts.organ as (typeof ORGANS)[number];
   const options: VolumeSynthesisOptions = {
     organ,
