@@ -18,7 +18,14 @@ import { inputPlaneMap, modelRaster, modelSlabOf, type StreamGrid } from './stre
  */
 type Packed = Int32Array | Uint8Array;
 
-function pack(data: Uint8Array | Int32Array): { packed: Packed; raw: boolean; bytes: number } {
+/** A plane kept run-length coded (or raw when that is smaller). */
+export interface PackedPlane {
+  packed: Packed;
+  raw: boolean;
+  bytes: number;
+}
+
+export function packPlane(data: Uint8Array | Int32Array): PackedPlane {
   let runs = 1;
   for (let v = 1; v < data.length; v++) if (data[v] !== data[v - 1]) runs++;
   if (runs * 2 > data.length / (data instanceof Uint8Array ? 8 : 2)) {
@@ -38,7 +45,7 @@ function pack(data: Uint8Array | Int32Array): { packed: Packed; raw: boolean; by
   return { packed: out, raw: false, bytes: out.byteLength };
 }
 
-function unpackPlane(p: { packed: Packed; raw: boolean }, into: Uint8Array | Int32Array): void {
+export function unpackPlane(p: { packed: Packed; raw: boolean }, into: Uint8Array | Int32Array): void {
   if (p.raw) {
     into.set(p.packed);
     return;
@@ -109,7 +116,7 @@ export class ModelLabelStore {
   }
 
   add(t: number, labels: Uint8Array): void {
-    const packed = pack(labels);
+    const packed = packPlane(labels);
     this.labels.set(t, packed);
     this.storedBytes += packed.bytes;
     const { organ, tumor } = this.classes;
@@ -135,7 +142,7 @@ export class ModelLabelStore {
       }
     }
     if (any) {
-      const ids = pack(tl);
+      const ids = packPlane(tl);
       this.tumorIds.set(t, ids);
       this.storedBytes += ids.bytes;
     }
