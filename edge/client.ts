@@ -119,7 +119,8 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
     ): Promise<Uint8Array> {
       const { labelMap, ...rest } = params;
       const res = await check(
-        await postForm('v1/synthesize', { image, label, ...rest, label_map: labelMap }),
+        // Fields and label first: the Worker then streams the image through (any size).
+        await postForm('v1/synthesize', { ...rest, label_map: labelMap, label, image }),
       );
       return new Uint8Array(await res.arrayBuffer());
     },

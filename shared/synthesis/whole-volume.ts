@@ -100,27 +100,60 @@ interface Prepared {
  */
 function freeTumorId(ids: OrganLabels, labels: ArrayLike<number>): OrganLabels {
   if (!ids.tumorOutAssigned) return ids;
-  let max = 0;
-  let used = false;
-  for (let i = 0; i < labels.length; i++) {
-    const v = labels[i];
-    if (v === ids.tumorOut) used = true;
-    if (v > max) max = v;
+  const scan = new LabelIdScan(ids.tumorOut);
+  scan.add(labels);
+  return scan.ids(ids);
+}
+
+/** What freeTumorId needs of a label, gathered slice by slice: whether the id is used, the largest id. */
+export class LabelIdScan {
+  private used = false;
+  private max = 0;
+  private readonly id: number;
+
+  constructor(id: number) {
+    this.id = id;
   }
-  return used ? { ...ids, tumorOut: max + 1 } : ids;
+
+  add(labels: ArrayLike<number>): void {
+    for (let i = 0; i < labels.length; i++) {
+      const v = labels[i];
+      if (v === this.id) this.used = true;
+      if (v > this.max) this.max = v;
+    }
+  }
+
+  /** The organ's ids with the tumor id moved past the label's largest one when it is taken. */
+  ids(ids: OrganLabels): OrganLabels {
+    if (!ids.tumorOutAssigned) return ids;
+    return this.used ? { ...ids, tumorOut: this.max + 1 } : ids;
+  }
+}
+
+/** The tumor id must fit the label's datatype (it is written into the label). */
+export function checkTumorIdFits(ids: OrganLabels, datatype: Volume['datatype']): void {
+  const labelMax = datatypeInfo(datatype).max;
+  if (ids.tumorOut > labelMax) {
+    throw new FreeTumorError(
+      'invalid_label_map',
+      `tumor id ${ids.tumorOut} does not fit the label's datatype ${datatype} (max ${labelMax})`,
+    );
+  }
+}
+
+/** The error for a label without the organ at the working spacing. */
+export function emptyOrganError(organ: OrganName, ids: OrganLabels, spacing: number): FreeTumorError {
+  return new FreeTumorError(
+    'empty_organ',
+    `no ${organ} voxels (label ids ${ids.organ.join('+')}) in the label at ${spacing} mm`,
+  );
 }
 
 /** Canonical orientation, working spacing, window and merged label (see the module comment). */
 function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions): Prepared {
   checkSameGrid(image, label);
   const organIds = freeTumorId(organLabels(options.labelMap, options.organ), label.data);
-  const labelMax = datatypeInfo(label.datatype).max;
-  if (organIds.tumorOut > labelMax) {
-    throw new FreeTumorError(
-      'invalid_label_map',
-      `tumor id ${organIds.tumorOut} does not fit the label's datatype ${label.datatype} (max ${labelMax})`,
-    );
-  }
+  checkTumorIdFits(organIds, label.datatype);
   const spacing = options.spacing ?? 1.5;
   const [lo, hi] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];
   const { volume: canonImage, undo: undoImage } = toCanonical(image);
@@ -128,12 +161,7 @@ function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions):
   const work = resampleToSpacing(canonImage, [spacing, spacing, spacing], 'linear');
   const workLabel = resampleToSpacing(canonLabel, [spacing, spacing, spacing], 'nearest');
   const merged = toMergedScheme(workLabel.data, options.labelMap, options.organ);
-  if (!merged.includes(1)) {
-    throw new FreeTumorError(
-      'empty_organ',
-      `no ${options.organ} voxels (label ids ${organIds.organ.join('+')}) in the label at ${spacing} mm`,
-    );
-  }
+  if (!merged.includes(1)) throw emptyOrganError(options.organ, organIds, spacing);
   const x = windowHU(work.data, lo, hi);
   return {
     image,
@@ -254,25 +282,13 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
     }
   }
 
-  const deltaHu = deltaWork;
-  const tumors = summarizeTumors(plan, work.affine, work.data, deltaHu);
-  const summary: VolumeSynthesisSummary = {
-    organ: options.organ,
-    labelMap: options.labelMap.name,
-    tumorLabel: organIds.tumorOut,
-    tumorLabelAssigned: organIds.tumorOutAssigned,
-    type: options.type,
-    mode: result.mode,
-    difference: typeof result.difference === 'number' ? round(result.difference, 4) : 'map',
-    blurSigma: round(plan.blurSigma, 4),
-    texture: plan.texture,
-    spacingMm: spacing,
-    window: [lo, hi],
-    inputTumorVoxels: tumorVoxels,
-    inputTumorVolumeMl: round(tumorVoxels * voxelVolumeMl(image.affine), 3),
-    changedVoxels: changed,
-    tumors,
-  };
+  const summary = synthesisSummary(
+    options,
+    { organIds, spacing, window: [lo, hi], affine: image.affine },
+    result,
+    summarizeTumors(plan, work.affine, work.data, deltaWork),
+    { tumorVoxels, changed },
+  );
   const outImageVol = fromCanonical({ ...canonImage, data: outImage }, undoImage);
   const outLabelVol = fromCanonical({ ...canonLabel, data: outLabel }, undoLabel);
   return {
@@ -283,11 +299,41 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
   };
 }
 
+/** The summary of a synthesis on a volume (whole or streamed: one shape for the CLI and the Worker). */
+export function synthesisSummary(
+  options: VolumeSynthesisOptions,
+  grid: { organIds: OrganLabels; spacing: number; window: [number, number]; affine: Affine },
+  result: Pick<SynthesisResult, 'mode' | 'difference'> & {
+    plan: Pick<SynthesisResult['plan'], 'blurSigma' | 'texture'>;
+  },
+  tumors: TumorSummary[],
+  counts: { tumorVoxels: number; changed: number },
+): VolumeSynthesisSummary {
+  const { plan } = result;
+  return {
+    organ: options.organ,
+    labelMap: options.labelMap.name,
+    tumorLabel: grid.organIds.tumorOut,
+    tumorLabelAssigned: grid.organIds.tumorOutAssigned,
+    type: options.type,
+    mode: result.mode,
+    difference: typeof result.difference === 'number' ? round(result.difference, 4) : 'map',
+    blurSigma: round(plan.blurSigma, 4),
+    texture: plan.texture,
+    spacingMm: grid.spacing,
+    window: grid.window,
+    inputTumorVoxels: counts.tumorVoxels,
+    inputTumorVolumeMl: round(counts.tumorVoxels * voxelVolumeMl(grid.affine), 3),
+    changedVoxels: counts.changed,
+    tumors,
+  };
+}
+
 /** The input-grid box (start, dims, affine) covering a working-grid region, one voxel of margin. */
-function inputSubGrid(
+export function inputSubGrid(
   region: Region,
   workAffine: Affine,
-  image: Volume,
+  image: Pick<Volume, 'dims' | 'affine'>,
 ): { start: Dims3; dims: Dims3; affine: Affine } | null {
   const toInput = multiplyAffine(invertAffine(image.affine), workAffine);
   const lo = [Infinity, Infinity, Infinity];
@@ -312,7 +358,10 @@ function inputSubGrid(
   return { start, dims, affine };
 }
 
-function checkSameGrid(image: Volume, label: Volume): void {
+export function checkSameGrid(
+  image: Pick<Volume, 'dims' | 'affine'>,
+  label: Pick<Volume, 'dims' | 'affine'>,
+): void {
   const same = image.dims.every((d, a) => d === label.dims[a]);
   if (!same || !affinesClose(image.affine, label.affine, 1e-3)) {
     throw new FreeTumorError(
