@@ -99,7 +99,8 @@ interface Prepared {
  * An id the user gave explicitly is kept as given.
  */
 function freeTumorId(ids: OrganLabels, labels: ArrayLike<number>): OrganLabels {
-  if (!ids.tumorOutAssigned) return ids;
+  // A scheme's own tumor id (TotalSegmentator's 201 from an earlier synthesis) is no collision.
+  if (!ids.tumorOutAssigned || ids.tumor.includes(ids.tumorOut)) return ids;
   let max = 0;
   let used = false;
   for (let i = 0; i < labels.length; i++) {
