@@ -7,7 +7,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { zipSync } from 'fflate';
 import { FreeTumorError } from '../../shared/errors.ts';
-import { windowHU } from '../../shared/intensity/window.ts';
+import { HU_WINDOW, windowHU } from '../../shared/intensity/window.ts';
 import { organLabels, parseLabelMap, toMergedScheme } from '../../shared/labels/labelmap.ts';
 import { Rng } from '../../shared/random.ts';
 import { synthesize as synthesizeTumors } from '../../shared/synthesis/index.ts';
@@ -27,7 +27,7 @@ const errors = (description: string) => ({
 });
 
 /** The HU window synthesis works in (FreeTumor's). */
-const WINDOW: [number, number] = [-175, 250];
+const WINDOW: [number, number] = [HU_WINDOW[0], HU_WINDOW[1]];
 
 const route = createRoute({
   method: 'post',

@@ -6,6 +6,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { ORGANS } from '../../shared/labels/organs.ts';
 import { MODEL_ROLES, type ModelManifest, type ModelRole } from '../../shared/model/manifest.ts';
 import { buildUNet, sizeMultiple } from '../models/unet.ts';
 import { type CheckpointData, loadCheckpoint } from '../train/checkpoint.ts';
@@ -80,9 +81,7 @@ export async function exportRun(
     const int8 =
       options.quantize === 'none' ? undefined : encodeModel(quantizeWeightsInt8(graph.model).model);
     const qc = config.segmentation?.qc;
-    const labels = LABELS[role](
-      role === 'generator' ? ['liver', 'pancreas', 'kidney'].slice(0, graph.outChannels) : organs,
-    );
+    const labels = LABELS[role](role === 'generator' ? ORGANS.slice(0, graph.outChannels) : organs);
     const fields: ManifestFields = {
       name: `freetumor-${role}-${organs.join('-')}`,
       role,

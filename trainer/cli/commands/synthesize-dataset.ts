@@ -11,6 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { ORGAN_CHOICES } from '../../../shared/labels/organs.ts';
 import type { SynthesisJob, SynthesisJobResult } from '../../synthesis-worker.ts';
 import { CliError, integer, log, printResult, writeOutput } from '../output.ts';
 
@@ -52,7 +53,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder (same layout, plus dataset.json)')
     .requiredOption('--variants <n>', 'variants per case', integer('--variants', 1))
     .option('--workers <k>', 'worker threads (default: CPU cores)', integer('--workers', 1))
-    .option('--organ <name>', 'liver, pancreas or kidney', 'liver')
+    .option('--organ <name>', ORGAN_CHOICES, 'liver')
     .option(
       '--label-map <map>',
       'freetumor, totalseg, or ids like liver=5,kidney=2+3,pancreas=10',
