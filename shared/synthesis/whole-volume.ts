@@ -1,7 +1,9 @@
 /**
  * Synthesis on a whole CT volume of any orientation, spacing and datatype:
  * canonical RAS -> resample to the working spacing (1.5 mm: image linear, label nearest) ->
- * HU window [-175, 250] -> synthesize -> back to the input grid.
+ * HU window (HU_WINDOW) -> synthesize -> back to the input grid. The handcrafted synthesis
+ * resamples only the organ's box plus a margin (organ-grid.ts: the same result, a fraction of
+ * the cost); a generator sees the whole field of view, as its receptive field reaches past it.
  *
  * Going back, only the change is carried: the HU difference made at the working spacing is
  * resampled (linearly) onto the input grid and added to the input's own HU on the organ's
@@ -12,7 +14,7 @@
 import { FreeTumorError } from '../errors.ts';
 import { affinesClose, applyAffine, invertAffine, multiplyAffine } from '../geometry/affine.ts';
 import { fromCanonical, type Reorientation, toCanonical } from '../geometry/orientation.ts';
-import { resampleToGrid, resampleToSpacing } from '../geometry/resample.ts';
+import { gridForSpacing, resampleToGrid } from '../geometry/resample.ts';
 import { HU_WINDOW, windowHU } from '../intensity/window.ts';
 import { voxelVolumeMl } from '../labels/components.ts';
 import {
@@ -27,6 +29,7 @@ import type { Rng } from '../random.ts';
 import { datatypeInfo } from '../volume/datatype.ts';
 import type { Affine, Dims3, Volume, VoxelArray } from '../volume/volume.ts';
 import { applyDifference, type CompositionMode } from './compose.ts';
+import { organWorkGrid } from './organ-grid.ts';
 import { type PlanOptions, planSynthesis, type Region, type SynthesisInput } from './plan.ts';
 import { renderAxialPng } from './preview.ts';
 import { round, summarizeTumors, type TumorSummary } from './summary.ts';
@@ -112,7 +115,12 @@ function freeTumorId(ids: OrganLabels, labels: ArrayLike<number>): OrganLabels {
 }
 
 /** Canonical orientation, working spacing, window and merged label (see the module comment). */
-function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions): Prepared {
+function prepare(
+  image: Volume,
+  label: Volume,
+  options: VolumeSynthesisOptions,
+  organOnly: boolean,
+): Prepared {
   checkSameGrid(image, label);
   const organIds = freeTumorId(organLabels(options.labelMap, options.organ), label.data);
   const labelMax = datatypeInfo(label.datatype).max;
@@ -126,8 +134,12 @@ function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions):
   const [lo, hi] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];
   const { volume: canonImage, undo: undoImage } = toCanonical(image);
   const { volume: canonLabel, undo: undoLabel } = toCanonical(label);
-  const work = resampleToSpacing(canonImage, [spacing, spacing, spacing], 'linear');
-  const workLabel = resampleToSpacing(canonLabel, [spacing, spacing, spacing], 'nearest');
+  const lut = mergedLookup(options.labelMap, options.organ);
+  const grid = organOnly
+    ? organWorkGrid(canonLabel, lut, spacing)
+    : gridForSpacing(canonLabel.dims, canonLabel.affine, [spacing, spacing, spacing]);
+  const work = resampleToGrid(canonImage, grid.dims, grid.affine, 'linear');
+  const workLabel = resampleToGrid(canonLabel, grid.dims, grid.affine, 'nearest');
   const merged = toMergedScheme(workLabel.data, options.labelMap, options.organ);
   if (!merged.includes(1)) {
     throw new FreeTumorError(
@@ -158,7 +170,7 @@ export function synthesizeVolume(
   options: VolumeSynthesisOptions,
   rng: Rng,
 ): VolumeSynthesisResult {
-  const p = prepare(image, label, options);
+  const p = prepare(image, label, options, true);
   const result = synthesize(
     p.input,
     { ...planOptions(options), difference: options.difference, mode: options.mode },
@@ -178,7 +190,7 @@ export async function synthesizeVolumeWith(
   rng: Rng,
   provider: DifferenceProvider,
 ): Promise<VolumeSynthesisResult> {
-  const p = prepare(image, label, options);
+  const p = prepare(image, label, options, false);
   const plan = planSynthesis(p.input, planOptions(options), rng);
   const mode = options.mode ?? 'darken';
   const map = plan.region ? await provider(p.input, plan.region) : 0;

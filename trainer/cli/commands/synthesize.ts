@@ -84,13 +84,14 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   }
   // A custom map's syntax is checked before the volumes are read.
   if (opts.labelMap.trim().toLowerCase() !== 'auto') parseLabelMap(opts.labelMap);
-  const { readNifti, writeNifti } = await import('../../../shared/volume/nifti.ts');
+  const { readNiftiAsync } = await import('../../../shared/volume/nifti.ts');
+  const { niftiGz } = await import('../nifti-out.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
   const { Rng } = await import('../../../shared/random.ts');
-  const image = readNifti(await readInput(opts.image, 'image'));
-  const label = readNifti(await readInput(opts.label, 'label'));
+  const image = await readNiftiAsync(await readInput(opts.image, 'image'));
+  const label = await readNiftiAsync(await readInput(opts.label, 'label'));
   const organ = opts.organ as (typeof ORGANS)[number];
   const { resolveCliLabelMap } = await import('../label-map.ts');
   const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
@@ -132,11 +133,11 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   const files = ['ct.nii.gz', 'label.nii.gz', 'summary.json'];
   await writeOutput(
     join(opts.out, 'ct.nii.gz'),
-    writeNifti(result.image, { description: 'freetumor synthetic CT (HU)' }),
+    niftiGz(result.image, { description: 'freetumor synthetic CT (HU)' }),
   );
   await writeOutput(
     join(opts.out, 'label.nii.gz'),
-    writeNifti(result.label, { description: 'freetumor labels + synthetic tumor' }),
+    niftiGz(result.label, { description: 'freetumor labels + synthetic tumor' }),
   );
   if (opts.preview) {
     files.push('preview.png');
