@@ -134,16 +134,19 @@ function filterStrided(
   }
 }
 
-/** Coarsening factor of gaussianFilterMultiscale: 1 (exact) below sigma 4, else floor(sigma / 2). */
-export function multiscaleFactor(sigma: number): number {
-  return sigma >= 4 ? Math.floor(sigma / 2) : 1;
+/**
+ * Coarsening factor of gaussianFilterMultiscale: floor(sigma / coarse), where `coarse` is the
+ * sigma left on the coarse grid (default 2; 1 (exact) when that is below 2).
+ */
+export function multiscaleFactor(sigma: number, coarse = 2): number {
+  return Math.max(1, Math.floor(sigma / coarse));
 }
 
 /**
  * A Gaussian filter of one sigma for smooth random fields (the texture's noise and speckle):
- * exact (gaussianFilter3d) below sigma 4; from 4 on, the volume is averaged over f^3 blocks
- * (f = floor(sigma / 2), so sigma_c is about 2 coarse voxels), filtered there with sigma_c, and
- * interpolated back trilinearly, which costs ~f^3 times less. sigma_c = sqrt(sigma^2 - (f^2 - 1) / 12 - f^2 / 6) / f, so that the
+ * the volume is averaged over f^3 blocks (f = floor(sigma / coarseSigma), so about coarseSigma
+ * is left on the coarse grid), filtered there with sigma_c, and interpolated back trilinearly,
+ * which costs ~f^3 times less; exact (gaussianFilter3d) when f is 1. sigma_c = sqrt(sigma^2 - (f^2 - 1) / 12 - f^2 / 6) / f, so that the
  * block average (variance (f^2 - 1) / 12), the coarse Gaussian and the interpolation (a tent of
  * variance f^2 / 6) add up to the asked sigma^2, and the deviations from the mean are scaled so
  * that filtered white noise has the exact filter's variance. The result keeps the mean, the
@@ -155,8 +158,9 @@ export function gaussianFilterMultiscale(
   dims: Dims3,
   sigma: number,
   out?: Float32Array,
+  coarseSigma = 2,
 ): Float32Array {
-  const f = multiscaleFactor(sigma);
+  const f = multiscaleFactor(sigma, coarseSigma);
   if (f === 1) return gaussianFilter3d(src, dims, sigma, 4, out);
   const sigmaC = Math.sqrt(sigma * sigma - (f * f - 1) / 12 - (f * f) / 6) / f;
   const cdims = dims.map((d) => Math.ceil(d / f)) as Dims3;

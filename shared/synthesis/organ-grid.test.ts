@@ -7,7 +7,8 @@ import { FREETUMOR_MAP, mergedLookup, toMergedScheme } from '../labels/labelmap.
 import { Rng } from '../random.ts';
 import { type Dims3, makeVolume } from '../volume/volume.ts';
 import { ORGAN_GRID_MARGIN, organWorkGrid } from './organ-grid.ts';
-import { planSynthesis } from './plan.ts';
+import { forEachTumorVoxel } from './plan.ts';
+import { synthesize } from './synthesize.ts';
 import { TextureBank } from './texture.ts';
 import { synthesizeVolume } from './whole-volume.ts';
 
@@ -56,7 +57,7 @@ describe('organWorkGrid', () => {
     }
   });
 
-  it('gives synthesizeVolume the tumors a plan on the whole grid gives', () => {
+  it('gives synthesizeVolume the tumors and HU changes a synthesis on the whole grid gives', () => {
     const { image, label } = makeCase();
     const full = resampleToSpacing(toCanonical(image).volume, [1.5, 1.5, 1.5], 'linear');
     const fullLabel = resampleToSpacing(toCanonical(label).volume, [1.5, 1.5, 1.5], 'nearest');
@@ -78,7 +79,8 @@ describe('organWorkGrid', () => {
         { organ: 'liver', labelMap: FREETUMOR_MAP, type, count, textures },
         new Rng(seed),
       );
-      const whole = planSynthesis(input, { type, count, organ: 'liver', textures }, new Rng(seed));
+      const whole = synthesize(input, { type, count, organ: 'liver', textures }, new Rng(seed)).plan;
+      const wholeImage = synthesize(input, { type, count, organ: 'liver', textures }, new Rng(seed)).image;
       expect(cut.summary.blurSigma).toBeCloseTo(whole.blurSigma, 4);
       expect(cut.summary.texture).toEqual(whole.texture);
       expect(cut.summary.tumors.map((t) => t.voxels)).toEqual(whole.tumors.map((t) => t.voxels));
@@ -86,6 +88,25 @@ describe('organWorkGrid', () => {
         t.centroid ? applyAffine(full.affine, t.centroid).map((x) => Math.round(x * 100) / 100) : null,
       );
       expect(cut.summary.tumors.map((t) => t.centroidMm)).toEqual(mm);
+      // The HU before and after in each tumor: the image resampled on the region alone is the same.
+      const hu = whole.tumors.map((_, n) => {
+        let before = 0;
+        let after = 0;
+        let c = 0;
+        forEachTumorVoxel(whole, n, (v) => {
+          before += full.data[v];
+          after += full.data[v] + (wholeImage[v] - input.image[v]) * 425;
+          c++;
+        });
+        return c > 0 ? [Math.round((before / c) * 10) / 10, Math.round((after / c) * 10) / 10] : [null, null];
+      });
+      const cutHu = cut.summary.tumors.map((t) => [t.meanHuBefore, t.meanHuAfter]);
+      for (let n = 0; n < hu.length; n++) {
+        for (let q = 0; q < 2; q++) {
+          if (hu[n][q] === null) expect(cutHu[n][q]).toBeNull();
+          else expect(cutHu[n][q]).toBeCloseTo(hu[n][q] as number, 0);
+        }
+      }
     }
   });
 });

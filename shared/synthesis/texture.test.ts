@@ -136,19 +136,25 @@ function autocorrelation(x: Float32Array, dims: Dims3, axis: 0 | 1 | 2, lag: num
 }
 
 describe('gaussianFilterMultiscale', () => {
-  it('is exact below sigma 4 and coarsens by floor(sigma / 2) from there', () => {
-    expect([3, 3.9, 4, 7, 9, 15].map(multiscaleFactor)).toEqual([1, 1, 2, 3, 4, 7]);
+  it('coarsens by floor(sigma / coarseSigma), exact when that is 1', () => {
+    expect([3, 3.9, 4, 7, 9, 15].map((s) => multiscaleFactor(s))).toEqual([1, 1, 2, 3, 4, 7]);
+    expect([3, 4, 6, 15].map((s) => multiscaleFactor(s, 1.5))).toEqual([2, 2, 4, 10]);
   });
 
-  it.each([4, 7, 15])(
-    'keeps the mean and the autocorrelation of the exact filter on noise (sigma %d)',
-    (sigma) => {
+  it.each([
+    [4, 2],
+    [7, 2],
+    [15, 2],
+    [3, 1.5],
+  ])(
+    'keeps the mean and the autocorrelation of the exact filter on noise (sigma %d, coarse sigma %d)',
+    (sigma, coarseSigma) => {
       // 96^3: the field must hold many correlation lengths for its variance to be a stable statistic.
       const dims: Dims3 = [96, 96, 96];
       const noise = new Float32Array(96 ** 3);
       new Rng(sigma).fillUniform(noise);
       const exact = gaussianFilter3d(noise, dims, sigma);
-      const fast = gaussianFilterMultiscale(noise, dims, sigma);
+      const fast = gaussianFilterMultiscale(noise, dims, sigma, undefined, coarseSigma);
       expect(meanOf(fast)).toBeCloseTo(meanOf(exact), 3);
       expect(sdOf(fast) / sdOf(exact)).toBeGreaterThan(0.93);
       expect(sdOf(fast) / sdOf(exact)).toBeLessThan(1.07);

@@ -27,13 +27,13 @@ import {
 } from '../labels/labelmap.ts';
 import type { Rng } from '../random.ts';
 import { datatypeInfo } from '../volume/datatype.ts';
-import type { Affine, Dims3, Volume, VoxelArray } from '../volume/volume.ts';
-import { applyDifference, type CompositionMode } from './compose.ts';
+import { type Affine, type Dims3, type Volume, type VoxelArray, voxelCount } from '../volume/volume.ts';
+import { applyDifference, type CompositionMode, drawDifference } from './compose.ts';
 import { organWorkGrid } from './organ-grid.ts';
 import { type PlanOptions, planSynthesis, type Region, type SynthesisInput } from './plan.ts';
 import { renderAxialPng } from './preview.ts';
 import { round, summarizeTumors, type TumorSummary } from './summary.ts';
-import { type SynthesisResult, synthesize } from './synthesize.ts';
+import type { SynthesisResult } from './synthesize.ts';
 import type { TextureBank } from './texture.ts';
 import type { SynthesisType } from './tumors.ts';
 
@@ -138,7 +138,16 @@ function prepare(
   const grid = organOnly
     ? organWorkGrid(canonLabel, lut, spacing)
     : gridForSpacing(canonLabel.dims, canonLabel.affine, [spacing, spacing, spacing]);
-  const work = resampleToGrid(canonImage, grid.dims, grid.affine, 'linear');
+  // Organ-only (handcrafted): the image is resampled later, on the tumors' region alone
+  // (fillImageRegion); nothing else of it is read. A generator needs it all now.
+  const work: Volume = organOnly
+    ? {
+        dims: grid.dims,
+        data: new Float32Array(voxelCount(grid.dims)),
+        affine: grid.affine,
+        datatype: 'float32',
+      }
+    : resampleToGrid(canonImage, grid.dims, grid.affine, 'linear');
   const workLabel = resampleToGrid(canonLabel, grid.dims, grid.affine, 'nearest');
   const merged = toMergedScheme(workLabel.data, options.labelMap, options.organ);
   if (!merged.includes(1)) {
@@ -147,7 +156,7 @@ function prepare(
       `no ${options.organ} voxels (label ids ${organIds.organ.join('+')}) in the label at ${spacing} mm`,
     );
   }
-  const x = windowHU(work.data, lo, hi);
+  const x = organOnly ? new Float32Array(work.data.length) : windowHU(work.data, lo, hi);
   return {
     image,
     label,
@@ -171,12 +180,35 @@ export function synthesizeVolume(
   rng: Rng,
 ): VolumeSynthesisResult {
   const p = prepare(image, label, options, true);
-  const result = synthesize(
-    p.input,
-    { ...planOptions(options), difference: options.difference, mode: options.mode },
-    rng,
-  );
-  return finish(p, result);
+  // synthesize()'s steps and draws, with the image filled in between: plan, difference, compose.
+  const plan = planSynthesis(p.input, planOptions(options), rng);
+  const difference = options.difference ?? drawDifference(rng);
+  const mode = options.mode ?? 'darken';
+  if (plan.region) fillImageRegion(p, plan.region);
+  const out = applyDifference(p.input.image, plan, difference, mode);
+  return finish(p, { image: out, plan, difference, mode });
+}
+
+/** Resamples the CT on `region` of the working grid into work (HU) and input.image (windowed). */
+function fillImageRegion(p: Prepared, region: Region): void {
+  const { work } = p;
+  const [nx, ny] = work.dims;
+  const origin = applyAffine(work.affine, region.start);
+  const affine = Float64Array.from(work.affine);
+  affine[3] = origin[0];
+  affine[7] = origin[1];
+  affine[11] = origin[2];
+  const hu = resampleToGrid(p.canonImage, region.size, affine, 'linear').data as Float32Array;
+  const x = windowHU(hu, p.window[0], p.window[1]);
+  const [sx, sy, sz] = region.size;
+  for (let k = 0; k < sz; k++) {
+    for (let j = 0; j < sy; j++) {
+      const row = region.start[0] + nx * (region.start[1] + j + ny * (region.start[2] + k));
+      const local = sx * (j + sy * k);
+      (work.data as Float32Array).set(hu.subarray(local, local + sx), row);
+      p.input.image.set(x.subarray(local, local + sx), row);
+    }
+  }
 }
 
 /** Provides a per-voxel difference map for the working grid; only `region` needs values. */

@@ -84,14 +84,13 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   }
   // A custom map's syntax is checked before the volumes are read.
   if (opts.labelMap.trim().toLowerCase() !== 'auto') parseLabelMap(opts.labelMap);
-  const { readNiftiAsync } = await import('../../../shared/volume/nifti.ts');
-  const { niftiGz } = await import('../nifti-out.ts');
+  const { niftiGz, readNiftiNode } = await import('../nifti-node.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
   const { Rng } = await import('../../../shared/random.ts');
-  const image = await readNiftiAsync(await readInput(opts.image, 'image'));
-  const label = await readNiftiAsync(await readInput(opts.label, 'label'));
+  const image = readNiftiNode(await readInput(opts.image, 'image'));
+  const label = readNiftiNode(await readInput(opts.label, 'label'));
   const organ = opts.organ as (typeof ORGANS)[number];
   const { resolveCliLabelMap } = await import('../label-map.ts');
   const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
