@@ -193,7 +193,7 @@ describe('evaluate with separate label maps', () => {
       truth: 'totalseg (detected from label ids 5-201)',
       pred: 'msd (--pred-label-map msd)',
     });
-    // The same prediction read with the truth's ids would find no organ at all: refused, not scored 0.
+    // The same prediction read with the truth's ids holds no liver at all: refused, not scored 0.
     const wrong = freetumor(
       'evaluate',
       '--pred',
@@ -205,8 +205,10 @@ describe('evaluate with separate label maps', () => {
       '--pred-label-map',
       'totalseg',
     );
-    expect(wrong.code).toBe(0);
-    expect(wrong.stdout).toMatch(/organ {3}Dice 0\.0000/);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim()).toBe(
+      'freetumor: the prediction holds ids 1, 2 but none is the liver or its tumor under totalseg: pass --pred-label-map',
+    );
 
     const multi = join(work, 'multi');
     const m = writeCase(multi, 1, 5);

@@ -45,7 +45,7 @@ export function register(program: Command): void {
       const { evaluateCase } = await import('../../../shared/metrics/evaluate.ts');
       const { FreeTumorError } = await import('../../../shared/errors.ts');
       const { presentOrgan } = await import('../../../shared/labels/detect.ts');
-      const { MERGED, toMergedScheme } = await import('../../../shared/labels/labelmap.ts');
+      const { MERGED, organLabels, toMergedScheme } = await import('../../../shared/labels/labelmap.ts');
       const { resolveCliLabelMap } = await import('../label-map.ts');
       if (opts.organ !== undefined && !isOrganName(opts.organ))
         throw new CliError(`--organ must be one of ${ORGAN_CHOICES}`);
@@ -78,6 +78,13 @@ export function register(program: Command): void {
         spec: opts.predLabelMap,
         option: '--pred-label-map',
       });
+      // An empty prediction scores 0; one whose ids are all foreign to the organ is a misread map.
+      const own = new Set([...organLabels(p.map, organ).organ, ...organLabels(p.map, organ).tumor]);
+      if (p.found.ids.length > 0 && !p.found.ids.some((id) => own.has(id))) {
+        throw new CliError(
+          `the prediction holds ids ${p.found.ids.slice(0, 5).join(', ')}${p.found.ids.length > 5 ? ', ...' : ''} but none is the ${organ} or its tumor under ${p.map.name}: pass --pred-label-map`,
+        );
+      }
       const r = evaluateCase(
         toMergedScheme(pred.data, p.map, organ),
         toMergedScheme(truth.data, t.map, organ),
