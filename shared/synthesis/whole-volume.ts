@@ -240,12 +240,30 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
   const x = p.input.image;
   const { plan } = result;
   const span = hi - lo;
-  const deltaWork = new Float32Array(x.length);
-  const tumorWork = new Float32Array(x.length);
-  for (let v = 0; v < x.length; v++) {
-    if (plan.weight[v] !== 0) deltaWork[v] = (result.image[v] - x[v]) * span;
-    if (plan.label[v] === 3) tumorWork[v] = 1;
+  const [wx, wy] = work.dims;
+  // The HU change and the tumor on the working region only: outside it both are 0, and so is its
+  // outermost layer (it lies a blur radius + 1 past the tumors), so resampling the region alone
+  // back gives what resampling the whole working grid would.
+  const region = plan.region ?? { start: [0, 0, 0] as Dims3, size: [1, 1, 1] as Dims3 };
+  const [rx, ry, rz] = region.size;
+  const deltaWork = new Float32Array(rx * ry * rz);
+  const tumorWork = new Float32Array(deltaWork.length);
+  for (let k = 0; k < rz; k++) {
+    for (let j = 0; j < ry; j++) {
+      const row = region.start[0] + wx * (region.start[1] + j + wy * (region.start[2] + k));
+      const local = rx * (j + ry * k);
+      for (let i = 0; i < rx; i++) {
+        const v = row + i;
+        if (plan.weight[v] !== 0) deltaWork[local + i] = (result.image[v] - x[v]) * span;
+        if (plan.label[v] === 3) tumorWork[local + i] = 1;
+      }
+    }
   }
+  const regionAffine = Float64Array.from(work.affine);
+  const regionOrigin = applyAffine(work.affine, region.start);
+  regionAffine[3] = regionOrigin[0];
+  regionAffine[7] = regionOrigin[1];
+  regionAffine[11] = regionOrigin[2];
   const lut = mergedLookup(options.labelMap, options.organ);
   // Back in the canonical frame (the same grid whatever the input orientation), then un-reoriented.
   const source = canonImage.data;
@@ -258,7 +276,7 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
   if (sub) {
     // Only the part of the input grid that the working region covers is resampled back.
     const deltaIn = resampleToGrid(
-      { dims: work.dims, data: deltaWork, affine: work.affine, datatype: 'float32' },
+      { dims: region.size, data: deltaWork, affine: regionAffine, datatype: 'float32' },
       sub.dims,
       sub.affine,
       'linear',
@@ -266,7 +284,7 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
     // Linear + 0.5 rather than nearest: a 3 mm voxel centre lies exactly between 1.5 mm centres,
     // where nearest would break ties by axis direction; this is a symmetric majority.
     const tumorIn = resampleToGrid(
-      { dims: work.dims, data: tumorWork, affine: work.affine, datatype: 'float32' },
+      { dims: region.size, data: tumorWork, affine: regionAffine, datatype: 'float32' },
       sub.dims,
       sub.affine,
       'linear',
@@ -299,7 +317,15 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
     }
   }
 
-  const deltaHu = deltaWork;
+  // summarizeTumors indexes the working grid: the region's change placed there.
+  const deltaHu = new Float32Array(x.length);
+  for (let k = 0; k < rz; k++) {
+    for (let j = 0; j < ry; j++) {
+      const row = region.start[0] + wx * (region.start[1] + j + wy * (region.start[2] + k));
+      const local = rx * (j + ry * k);
+      deltaHu.set(deltaWork.subarray(local, local + rx), row);
+    }
+  }
   const tumors = summarizeTumors(plan, work.affine, work.data, deltaHu);
   const summary: VolumeSynthesisSummary = {
     organ: options.organ,
