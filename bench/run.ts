@@ -13,6 +13,7 @@ const GROUPS: Record<string, () => Promise<{ run: BenchGroup }>> = {
   infer: () => import('./infer.bench.ts'),
   train: () => import('./train.bench.ts'),
   synthesis: () => import('./synthesis.bench.ts'),
+  dataset: () => import('./dataset.bench.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

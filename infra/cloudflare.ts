@@ -22,6 +22,7 @@ export interface RetrainAccess {
 export interface EdgeResources {
   bucket: cloudflare.R2Bucket;
   bucketPublicAccess: cloudflare.R2ManagedDomain;
+  bucketLifecycle: cloudflare.R2BucketLifecycle;
   worker: cloudflare.WorkersScript;
   cron: cloudflare.WorkersCronTrigger;
   subdomain?: cloudflare.WorkersScriptSubdomain;
@@ -64,6 +65,21 @@ export function createEdge(cfg: CloudflareConfig, retrain: RetrainAccess): EdgeR
     accountId,
     bucketName: bucket.name,
     enabled: false,
+  });
+
+  // A backstop for what a killed writer leaves: multipart uploads abandoned for a day are aborted
+  // (the publisher also aborts its own on retry, after an hour).
+  const bucketLifecycle = new cloudflare.R2BucketLifecycle('models-lifecycle', {
+    accountId,
+    bucketName: bucket.name,
+    rules: [
+      {
+        id: 'abort-incomplete-multipart-uploads',
+        enabled: true,
+        conditions: { prefix: '' },
+        abortMultipartUploadsTransition: { condition: { type: 'Age', maxAge: 86_400 } },
+      },
+    ],
   });
 
   const bundleDir = resolve(cfg.workerBundleDir);
@@ -112,7 +128,7 @@ export function createEdge(cfg: CloudflareConfig, retrain: RetrainAccess): EdgeR
       zoneId: cfg.customDomain.zoneId,
       service: worker.scriptName,
     });
-    return { bucket, bucketPublicAccess, worker, cron, customDomain };
+    return { bucket, bucketPublicAccess, bucketLifecycle, worker, cron, customDomain };
   }
   const subdomain = new cloudflare.WorkersScriptSubdomain('edge-workers-dev', {
     accountId,
@@ -120,5 +136,5 @@ export function createEdge(cfg: CloudflareConfig, retrain: RetrainAccess): EdgeR
     enabled: true,
     previewsEnabled: false,
   });
-  return { bucket, bucketPublicAccess, worker, cron, subdomain };
+  return { bucket, bucketPublicAccess, bucketLifecycle, worker, cron, subdomain };
 }

@@ -70,10 +70,32 @@ export interface TrainingConfig {
   logRetentionDays: number;
 }
 
+/** The CPU array job that runs synthesize-dataset (infra/synthesis.ts). */
+export interface SynthesisConfig {
+  /** CPU instance types (c*, m*, r* families), e.g. ["c7i.2xlarge", "c6i.2xlarge"]. */
+  instanceTypes: string[];
+  maxVcpus: number;
+  jobVcpus: number;
+  jobMemoryMiB: number;
+  jobTimeoutSeconds: number;
+  jobAttempts: number;
+  /** Defaults of the job's parameters: input and output URIs, variants per case, tumor type. */
+  dataUri: string;
+  outUri: string;
+  variants: number;
+  tumorType: string;
+  /** Array size the schedule submits (one shard per child). */
+  shards: number;
+  /** EventBridge Scheduler expression; absent -> no schedule (submit it by hand). */
+  schedule?: string;
+  scheduleTimezone: string;
+}
+
 export interface StackConfig {
   stack: string;
   cloudflare: CloudflareConfig;
   training: TrainingConfig;
+  synthesis: SynthesisConfig;
 }
 
 const DEFAULT_WORKER_VARS: Record<string, string> = { MODEL_PREFIX: 'models' };
@@ -126,5 +148,24 @@ export function loadConfig(): StackConfig {
     r2AccessKeyId: cfg.requireSecret('r2AccessKeyId'),
     r2SecretAccessKey: cfg.requireSecret('r2SecretAccessKey'),
   };
-  return { stack, cloudflare, training };
+  const synthesis: SynthesisConfig = {
+    instanceTypes: cfg.getObject<string[]>('synthesisInstanceTypes') ?? [
+      'c7i.2xlarge',
+      'c6i.2xlarge',
+      'c5.2xlarge',
+    ],
+    maxVcpus: cfg.getNumber('synthesisMaxVcpus', { min: 1 }) ?? 256,
+    jobVcpus: cfg.getNumber('synthesisJobVcpus', { min: 1 }) ?? 2,
+    jobMemoryMiB: cfg.getNumber('synthesisJobMemoryMiB', { min: 1024 }) ?? 7_000,
+    jobTimeoutSeconds: Math.round((cfg.getNumber('synthesisJobTimeoutHours', { min: 0.1 }) ?? 6) * 3600),
+    jobAttempts: cfg.getNumber('synthesisJobAttempts', { min: 1, max: 10 }) ?? 5,
+    dataUri: cfg.get('synthesisDataUri') ?? `s3://${cloudflare.bucketName}/data/unlabeled`,
+    outUri: cfg.get('synthesisOutUri') ?? `s3://${cloudflare.bucketName}/data/synthetic`,
+    variants: cfg.getNumber('synthesisVariants', { min: 1, max: 1000 }) ?? 1,
+    tumorType: cfg.get('synthesisTumorType') ?? 'random',
+    shards: cfg.getNumber('synthesisShards', { min: 2, max: 10_000 }) ?? 50,
+    schedule: cfg.get('synthesisSchedule'),
+    scheduleTimezone: cfg.get('scheduleTimezone') ?? 'UTC',
+  };
+  return { stack, cloudflare, training, synthesis };
 }

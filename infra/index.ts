@@ -14,3 +14,5 @@ export const trainerRepository = outputs.trainerRepository;
 export const jobQueue = outputs.jobQueue;
 export const jobDefinition = outputs.jobDefinition;
 export const schedule = outputs.schedule;
+export const synthesisJobQueue = outputs.synthesisJobQueue;
+export const synthesisJobDefinition = outputs.synthesisJobDefinition;

@@ -52,10 +52,12 @@ describe('policies catch bad inputs', () => {
   it('the good stack passes (baseline for every case below)', () => {
     expect(runPolicies(good)).toEqual([]);
     expect(policies.map((p) => p.name).sort()).toEqual([
+      'buckets-abort-incomplete-uploads',
       'buckets-private',
       'compute-scales-to-zero',
       'least-privilege-iam',
       'schedules-valid',
+      'synthesis-on-cpu-spot',
       'training-requests-gpu',
       'worker-secrets-are-secret-text',
     ]);
@@ -108,6 +110,66 @@ describe('policies catch bad inputs', () => {
         broken(TYPES.computeEnvironment, (p) => {
           (p.computeResources as Record<string, unknown>).ec2Configurations = [{ imageType: 'ECS_AL2023' }];
         }),
+    ],
+    [
+      'a bucket that keeps abandoned multipart uploads forever',
+      'buckets-abort-incomplete-uploads',
+      () =>
+        broken(TYPES.r2Lifecycle, (p) => {
+          p.rules = [];
+        }),
+    ],
+    [
+      'the synthesis job asking for a GPU',
+      'synthesis-on-cpu-spot',
+      () =>
+        broken(
+          TYPES.jobDefinition,
+          (p) => {
+            const cp = JSON.parse(p.containerProperties as string);
+            cp.resourceRequirements.push({ type: 'GPU', value: '1' });
+            p.containerProperties = JSON.stringify(cp);
+          },
+          (r) => r.name === 'synthesis',
+        ),
+    ],
+    [
+      'a fixed shard in the array job',
+      'synthesis-on-cpu-spot',
+      () =>
+        broken(
+          TYPES.jobDefinition,
+          (p) => {
+            const cp = JSON.parse(p.containerProperties as string);
+            cp.command.push('--shard', '0/1');
+            p.containerProperties = JSON.stringify(cp);
+          },
+          (r) => r.name === 'synthesis',
+        ),
+    ],
+    [
+      'on-demand CPU instances for synthesis',
+      'synthesis-on-cpu-spot',
+      () =>
+        broken(
+          TYPES.computeEnvironment,
+          (p) => {
+            (p.computeResources as Record<string, unknown>).type = 'EC2';
+          },
+          (r) => r.name === 'cpu',
+        ),
+    ],
+    [
+      'synthesis instances kept warm',
+      'compute-scales-to-zero',
+      () =>
+        broken(
+          TYPES.computeEnvironment,
+          (p) => {
+            (p.computeResources as Record<string, unknown>).minVcpus = 2;
+          },
+          (r) => r.name === 'cpu',
+        ),
     ],
     [
       'instances kept warm',

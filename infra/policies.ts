@@ -29,6 +29,7 @@ export interface Policy {
 export const TYPES = {
   r2Bucket: 'cloudflare:index/r2Bucket:R2Bucket',
   r2ManagedDomain: 'cloudflare:index/r2ManagedDomain:R2ManagedDomain',
+  r2Lifecycle: 'cloudflare:index/r2BucketLifecycle:R2BucketLifecycle',
   r2CustomDomain: 'cloudflare:index/r2CustomDomain:R2CustomDomain',
   workersScript: 'cloudflare:index/workersScript:WorkersScript',
   workersCron: 'cloudflare:index/workersCronTrigger:WorkersCronTrigger',
@@ -210,6 +211,17 @@ function checkStatement(s: IamStatement, report: (message: string) => void): voi
   }
 }
 
+/** The synthesis side (CPU array job) is told apart by its compute environment tag and its command. */
+function isSynthesisEnvironment(r: ResourceInputs): boolean {
+  const cr = (r.props.computeResources ?? {}) as { tags?: Record<string, string> };
+  return cr.tags?.role === 'synthesis';
+}
+
+function isSynthesisJob(r: ResourceInputs): boolean {
+  const cp = parseJson(r.props.containerProperties) as { command?: string[] } | undefined;
+  return cp?.command?.[0] === 'synthesize-dataset';
+}
+
 // --- The policies ---
 
 export const policies: Policy[] = [
@@ -237,7 +249,7 @@ export const policies: Policy[] = [
     name: 'training-requests-gpu',
     description: 'The training job asks for a GPU and runs on GPU instances with the ECS GPU AMI',
     validate(resources, report) {
-      for (const r of ofType(resources, TYPES.jobDefinition)) {
+      for (const r of ofType(resources, TYPES.jobDefinition).filter((j) => !isSynthesisJob(j))) {
         const cp = parseJson(r.props.containerProperties) as {
           resourceRequirements?: Array<{ type: string; value: string }>;
         };
@@ -247,7 +259,7 @@ export const policies: Policy[] = [
         const caps = asList(r.props.platformCapabilities);
         if (!caps.includes('EC2')) report(r.name, 'platformCapabilities must be EC2 (Fargate has no GPUs)');
       }
-      for (const r of ofType(resources, TYPES.computeEnvironment)) {
+      for (const r of ofType(resources, TYPES.computeEnvironment).filter((c) => !isSynthesisEnvironment(c))) {
         const cr = (r.props.computeResources ?? {}) as Record<string, unknown>;
         const types = asList(cr.instanceTypes);
         const notGpu = types.filter((t) => !/^(g\d|p\d)[a-z0-9-]*\./.test(t));
@@ -266,6 +278,29 @@ export const policies: Policy[] = [
             'ec2Configurations.imageType must be an ECS GPU AMI (ECS_AL2023_NVIDIA or ECS_AL2_NVIDIA)',
           );
         }
+      }
+    },
+  },
+  {
+    name: 'synthesis-on-cpu-spot',
+    description:
+      'The synthesize-dataset array job runs on CPU spot instances, asks for no GPU and reads its shard from Batch',
+    validate(resources, report) {
+      for (const r of ofType(resources, TYPES.computeEnvironment).filter(isSynthesisEnvironment)) {
+        const cr = (r.props.computeResources ?? {}) as Record<string, unknown>;
+        if (cr.type !== 'SPOT') report(r.name, `computeResources.type is ${String(cr.type)}, not SPOT`);
+        const gpu = asList(cr.instanceTypes).filter((t) => /^(g\d|p\d)/.test(t));
+        if (gpu.length > 0) report(r.name, `GPU instance types on the CPU side: ${gpu.join(', ')}`);
+      }
+      for (const r of ofType(resources, TYPES.jobDefinition).filter(isSynthesisJob)) {
+        const cp = parseJson(r.props.containerProperties) as {
+          resourceRequirements?: Array<{ type: string }>;
+          command?: string[];
+        };
+        if (cp?.resourceRequirements?.some((q) => q.type === 'GPU'))
+          report(r.name, 'the synthesis job asks for a GPU');
+        if (cp?.command?.includes('--shard'))
+          report(r.name, 'a fixed --shard would make every array child run the same shard');
       }
     },
   },
@@ -304,6 +339,31 @@ export const policies: Policy[] = [
         if (!managed.some((d) => d.props.bucketName === b.props.name)) {
           report(b.name, 'no R2ManagedDomain declares r2.dev access off for this bucket');
         }
+      }
+    },
+  },
+  {
+    name: 'buckets-abort-incomplete-uploads',
+    description: 'Every R2 bucket aborts multipart uploads abandoned by killed writers (lifecycle rule)',
+    validate(resources, report) {
+      const rules = ofType(resources, TYPES.r2Lifecycle);
+      for (const b of ofType(resources, TYPES.r2Bucket)) {
+        const mine = rules.filter((r) => r.props.bucketName === b.props.name);
+        const ok = mine.some((r) =>
+          ((r.props.rules ?? []) as Array<Record<string, unknown>>).some((rule) => {
+            const cond = (rule.abortMultipartUploadsTransition as { condition?: { maxAge?: number } })
+              ?.condition;
+            const prefix = (rule.conditions as { prefix?: string } | undefined)?.prefix;
+            return (
+              rule.enabled === true &&
+              prefix === '' &&
+              Number(cond?.maxAge) > 0 &&
+              Number(cond?.maxAge) <= 7 * 86_400
+            );
+          }),
+        );
+        if (!ok)
+          report(b.name, 'no enabled lifecycle rule aborts incomplete multipart uploads within 7 days');
       }
     },
   },

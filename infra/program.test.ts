@@ -40,6 +40,18 @@ describe('cloudflare side', () => {
     expect(await value(stack.edge.bucketPublicAccess.bucketName)).toBe('freetumor-test');
   });
 
+  it('aborts multipart uploads abandoned for a day (a backstop for killed publishes)', async () => {
+    expect(await value(stack.edge.bucketLifecycle.bucketName)).toBe('freetumor-test');
+    expect(await value(stack.edge.bucketLifecycle.rules)).toEqual([
+      {
+        id: 'abort-incomplete-multipart-uploads',
+        enabled: true,
+        conditions: { prefix: '' },
+        abortMultipartUploadsTransition: { condition: { type: 'Age', maxAge: 86_400 } },
+      },
+    ]);
+  });
+
   it('binds the bucket, secrets as secret_text and vars as plain_text to the Worker', async () => {
     const bindings = await value(stack.edge.worker.bindings);
     const byName = new Map((bindings ?? []).map((b) => [b.name, b]));
@@ -184,12 +196,58 @@ describe('training side', () => {
   });
 });
 
+describe('synthesis side (synthesize-dataset as a Batch array job)', () => {
+  it('runs on CPU spot instances that scale to zero, with the trainer image and R2 from Secrets Manager', async () => {
+    const cr = await value(stack.synthesis.computeEnvironment.computeResources);
+    expect(cr).toMatchObject({ type: 'SPOT', minVcpus: 0, maxVcpus: 256 });
+    expect(cr?.instanceTypes?.every((t) => /^c\d/.test(t))).toBe(true);
+    expect(cr?.ec2Configurations).toEqual([{ imageType: 'ECS_AL2023' }]);
+    const orders = await value(stack.synthesis.jobQueue.computeEnvironmentOrders);
+    expect(orders?.[0].computeEnvironment).toBe(await value(stack.synthesis.computeEnvironment.arn));
+    const cp = JSON.parse(
+      await value(stack.synthesis.jobDefinition.containerProperties as pulumi.Output<string>),
+    );
+    expect(cp.image).toBe(`${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/freetumor-test-trainer:abc1234`);
+    expect(cp.command.slice(0, 5)).toEqual([
+      'synthesize-dataset',
+      '--data',
+      'Ref::data',
+      '--out',
+      'Ref::out',
+    ]);
+    expect(cp.command).not.toContain('--shard');
+    expect(cp.resourceRequirements.map((q: { type: string }) => q.type)).toEqual(['VCPU', 'MEMORY']);
+    expect(cp.secrets.map((x: { name: string }) => x.name)).toEqual([
+      'R2_ACCESS_KEY_ID',
+      'R2_SECRET_ACCESS_KEY',
+    ]);
+    expect(await value(stack.synthesis.jobDefinition.parameters)).toEqual({
+      data: 's3://freetumor-test/data/unlabeled',
+      out: 's3://freetumor-test/data/synthetic',
+      variants: '1',
+      type: 'random',
+    });
+    const retry = await value(stack.synthesis.jobDefinition.retryStrategy);
+    expect(retry?.evaluateOnExits?.[0]).toEqual({ onStatusReason: 'Host EC2*', action: 'RETRY' });
+    // No schedule unless synthesisSchedule is configured.
+    expect(stack.synthesis.schedule).toBeUndefined();
+  });
+
+  it('the training job runs `job --json` on the CLI entrypoint', async () => {
+    const cp = JSON.parse(
+      await value(stack.training.jobDefinition.containerProperties as pulumi.Output<string>),
+    );
+    expect(cp.command).toEqual(['job', '--json']);
+  });
+});
+
 describe('policies on the captured stack', () => {
   it('registers exactly the expected resource types', () => {
     const types = new Set(captured.map((c) => c.type));
     for (const t of [
       TYPES.r2Bucket,
       TYPES.r2ManagedDomain,
+      TYPES.r2Lifecycle,
       TYPES.workersScript,
       TYPES.workersCron,
       'cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain',

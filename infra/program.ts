@@ -5,11 +5,13 @@
 import * as pulumi from '@pulumi/pulumi';
 import { createEdge, type EdgeResources } from './cloudflare.ts';
 import type { StackConfig } from './config.ts';
+import { createSynthesis, type SynthesisResources } from './synthesis.ts';
 import { createTraining, type TrainingResources } from './training.ts';
 
 export interface Stack {
   edge: EdgeResources;
   training: TrainingResources;
+  synthesis: SynthesisResources;
 }
 
 /** The S3 API endpoint of an account's R2 (what the trainer's S3 client talks to). */
@@ -18,15 +20,21 @@ export function r2Endpoint(accountId: string): string {
 }
 
 export function createStack(cfg: StackConfig): Stack {
-  const training = createTraining(
-    cfg.training,
-    {
-      endpoint: r2Endpoint(cfg.cloudflare.accountId),
-      bucket: cfg.cloudflare.bucketName,
-      accessKeyId: cfg.cloudflare.r2AccessKeyId,
-      secretAccessKey: cfg.cloudflare.r2SecretAccessKey,
-    },
+  const storage = {
+    endpoint: r2Endpoint(cfg.cloudflare.accountId),
+    bucket: cfg.cloudflare.bucketName,
+    accessKeyId: cfg.cloudflare.r2AccessKeyId,
+    secretAccessKey: cfg.cloudflare.r2SecretAccessKey,
+  };
+  const training = createTraining(cfg.training, storage, cfg.stack);
+  const synthesis = createSynthesis(
+    cfg.synthesis,
+    training,
+    storage,
+    cfg.training.subnetIds,
+    cfg.training.securityGroupIds,
     cfg.stack,
+    cfg.training.imageTag,
   );
   const edge = createEdge(cfg.cloudflare, {
     accessKeyId: training.retrainKey.id,
@@ -35,7 +43,7 @@ export function createStack(cfg: StackConfig): Stack {
     jobQueue: training.jobQueue.name,
     jobDefinition: training.jobDefinition.name,
   });
-  return { edge, training };
+  return { edge, training, synthesis };
 }
 
 /** The stack outputs an operator needs (no secrets among them). */
@@ -50,5 +58,7 @@ export function stackOutputs(stack: Stack) {
     jobQueue: stack.training.jobQueue.name,
     jobDefinition: stack.training.jobDefinition.name,
     schedule: stack.training.schedule.scheduleExpression,
+    synthesisJobQueue: stack.synthesis.jobQueue.name,
+    synthesisJobDefinition: stack.synthesis.jobDefinition.name,
   };
 }

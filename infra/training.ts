@@ -42,15 +42,15 @@ export interface TrainerStorage {
 
 type Statement = { Effect: 'Allow'; Action: string[]; Resource: pulumi.Input<string>[] };
 
-function allow(actions: string[], resources: pulumi.Input<string>[]): Statement {
+export function allow(actions: string[], resources: pulumi.Input<string>[]): Statement {
   return { Effect: 'Allow', Action: actions, Resource: resources };
 }
 
-function policyDocument(...statements: Statement[]): pulumi.Output<string> {
+export function policyDocument(...statements: Statement[]): pulumi.Output<string> {
   return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
 }
 
-function assumeRolePolicy(service: string, accountId?: string): string {
+export function assumeRolePolicy(service: string, accountId?: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
@@ -92,8 +92,8 @@ function containerProperties(
 ): pulumi.Output<string> {
   return pulumi.jsonStringify({
     image,
-    // The image's ENTRYPOINT is `node bin/freetumor.js job`; these are its arguments.
-    command: ['--json'],
+    // The image's ENTRYPOINT is `node bin/freetumor.js`; these are its arguments.
+    command: ['job', '--json'],
     executionRoleArn,
     resourceRequirements: [
       { type: 'GPU', value: String(cfg.jobGpus) },

@@ -291,6 +291,61 @@ describe('freetumor job', () => {
     expect(decodeCheckpoint(ckpt as Uint8Array).step).toBe(stoppedAt);
   });
 
+  it('killed mid-publish, twice, succeeds on its retry with the same version and nothing left over', async () => {
+    const key = await uploadDataset('abdomen-k', [61, 62], [63]);
+    const env = { AWS_BATCH_JOB_ID: 'batch-job-publish' };
+    const args = ['--manifest', key, '--prefix', 'models-k'];
+    /** Runs the job until the bucket holds a matching request, then SIGKILLs it. */
+    const killAt = async (match: (k: string) => boolean) => {
+      let held = false;
+      s3.hold(
+        (r) => r.method === 'PUT' && match(r.key),
+        () => {
+          held = true;
+        },
+      );
+      const { child, done } = runJob(args, env);
+      const deadline = Date.now() + 120_000;
+      while (!held && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGKILL');
+      const r = await done;
+      s3.release();
+      expect(held, r.stderr.slice(-1500)).toBe(true);
+      expect(r.signal).toBe('SIGKILL');
+    };
+    // 1: after the model files, before the segmentor's manifest.
+    await killAt((k) => /^models-k\/segmentor\/[^/]+\/manifest\.json$/.test(k));
+    const versions = async () => [
+      ...new Set((await store.list('models-k/segmentor/')).map((k) => k.split('/')[2])),
+    ];
+    expect(await versions()).toHaveLength(1);
+    expect(await store.get('models-k/latest.json')).toBeNull();
+    // 2: the retry resumes that version, and is killed as it moves latest.json.
+    await killAt((k) => k === 'models-k/latest.json');
+    expect(await store.get('models-k/latest.json')).toBeNull();
+    const result = await runToEnd(args, env);
+    expect(result).toMatchObject({ status: 'published', attempts: 3 });
+    expect(await versions()).toEqual([result.version]);
+    const latest = publishedPointerSchema.parse(await getJson(store, 'models-k/latest.json'));
+    expect(latest.models.segmentor?.version).toBe(result.version);
+    const manifest = parseManifest(await getJson(store, `models-k/${latest.models.segmentor?.manifest}`));
+    for (const f of manifest.files) {
+      const bytes = await store.get(`models-k/segmentor/${result.version}/${f.path}`);
+      expect(bytes?.byteLength, f.path).toBe(f.bytes);
+    }
+    const state = await getJson<JobState>(store, `jobs/${result.jobId}/state.json`);
+    expect(state).toMatchObject({ status: 'published', attempts: 3, version: result.version });
+    // A retry after the pointer moved but before the state said so is published, not gated against itself.
+    await putJson(store, `jobs/${result.jobId}/state.json`, {
+      ...state,
+      status: 'running',
+      phase: 'publish',
+    });
+    const again = await runToEnd(args, env);
+    expect(again).toMatchObject({ status: 'published', version: result.version, attempts: 4 });
+    expect(again.decision?.reason).toContain('published by an earlier attempt');
+  }, 300_000);
+
   it('runs the FreeTumor sequence when synthesis is configured and publishes all three roles', async () => {
     const key = await uploadDataset('abdomen-d', [41, 42], [43], {
       unlabeledSeeds: [44],

@@ -64,8 +64,15 @@ function conventionViolations(text: string): string[] {
   const entry = entrypoints[entrypoints.length - 1] as JSONInstruction | undefined;
   const json = entry?.getJSONStrings().map((s) => s.getJSONValue()) ?? [];
   if (json.length === 0) problems.push('ENTRYPOINT is not in exec (JSON) form');
-  else if (JSON.stringify(json) !== JSON.stringify(['node', 'bin/freetumor.js', 'job'])) {
-    problems.push(`ENTRYPOINT runs ${JSON.stringify(json)}, not the job`);
+  else if (JSON.stringify(json) !== JSON.stringify(['node', 'bin/freetumor.js'])) {
+    problems.push(`ENTRYPOINT runs ${JSON.stringify(json)}, not the freetumor CLI`);
+  }
+  const cmds = df.getCMDs();
+  const cmd = (cmds[cmds.length - 1] as JSONInstruction | undefined)
+    ?.getJSONStrings()
+    .map((s) => s.getJSONValue());
+  if (JSON.stringify(cmd) !== JSON.stringify(['job', '--json'])) {
+    problems.push(`the default CMD is ${JSON.stringify(cmd)}, not the scheduled job`);
   }
   const code = lines.filter((l) => !l.trimStart().startsWith('#')).join('\n');
   if (/--ignore-scripts/.test(code))
@@ -98,7 +105,7 @@ describe('trainer/Dockerfile', () => {
   it.each([
     [
       'a shell-form entrypoint',
-      (t: string) => t.replace(/ENTRYPOINT \[.*\]/, 'ENTRYPOINT node bin/freetumor.js job'),
+      (t: string) => t.replace(/ENTRYPOINT \[.*\]/, 'ENTRYPOINT node bin/freetumor.js'),
       'exec',
     ],
     ['running as root', (t: string) => t.replace('USER 10001:10001', 'USER root'), 'root'],

@@ -4,6 +4,7 @@
  *   (or <case>_0000.nii.gz, nnU-Net's channel suffix) with labelsTr/<case>.nii.gz; every case is
  *   "labeled" (tumor annotations). An optional unlabeled part lives in imagesUnlabeled/ with organ
  *   masks in labelsUnlabeled/ (same naming).
+ * - `msd` with an `s3://bucket/prefix` path: the same layout in S3/R2 (s3-source.ts).
  * - `list`: a JSON file {"labeled": [{"image", "label"}...], "unlabeled": [...]} with paths relative
  *   to the file; unlabeled labels are organ (pseudo-)masks without tumors.
  */
@@ -62,6 +63,10 @@ const listSchema = z
   .strict();
 
 export async function listDataset(d: DatasetConfig): Promise<SourceCase[]> {
+  if (d.format === 'msd' && d.path.startsWith('s3://')) {
+    const { listS3Dataset } = await import('./s3-source.ts');
+    return listS3Dataset(d.name, d.path);
+  }
   if (d.format === 'msd') {
     if (!existsSync(d.path)) throw new FreeTumorError('not_found', `data set ${d.name}: folder not found`);
     const labeled = await listPair(d.path, 'imagesTr', 'labelsTr', true);

@@ -12,7 +12,7 @@ import { type LocalS3, startLocalS3 } from '../publish/local-s3.ts';
 import { canonicalJson, jobIdOf, parseDataManifest } from './data-manifest.ts';
 import { decidePromotion } from './promotion.ts';
 import { mergeConfig } from './run.ts';
-import { heldByOther, type JobState } from './state.ts';
+import { heldByOther, type JobState, readState, writeStateIf } from './state.ts';
 import { FolderMirror, S3Store } from './storage.ts';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -235,5 +235,47 @@ describe('checkpoint mirror (s3rver)', () => {
     // Pulled files count as uploaded: nothing goes back up until they change.
     expect(await restored.push()).toBe(0);
     expect(await store.get('jobs/x/none')).toBeNull();
+  });
+});
+
+describe('job claims by compare-and-swap on the local S3 server', () => {
+  let s3: LocalS3;
+  let store: S3Store;
+  beforeAll(async () => {
+    s3 = await startLocalS3(['claims']);
+    store = new S3Store({ endpoint: s3.endpoint, bucket: 'claims', ...s3.credentials, forcePathStyle: true });
+  });
+  afterAll(async () => {
+    store.client.destroy();
+    await s3.close();
+  });
+  const record = (owner: string): JobState => ({
+    jobId: 'job-a',
+    status: 'running',
+    dataManifestKey: 'data/m.json',
+    version: 'v',
+    attempts: 1,
+    owner,
+    startedAt: new Date().toISOString(),
+    heartbeatAt: new Date().toISOString(),
+    phase: 'download',
+  });
+
+  it('of two processes claiming a new job at once exactly one wins', async () => {
+    const results = await Promise.all(['a', 'b', 'c'].map((o) => writeStateIf(store, record(o), null)));
+    expect(results.filter((e) => e !== null)).toHaveLength(1);
+    const winner = ['a', 'b', 'c'][results.findIndex((e) => e !== null)];
+    expect((await readState(store, 'job-a'))?.state.owner).toBe(winner);
+  });
+
+  it('a process whose stale job was taken over cannot write its record again', async () => {
+    const current = await readState(store, 'job-a');
+    const mine = current?.etag as string;
+    // Another owner takes the job over on the record it read (a stale heartbeat).
+    const taken = await writeStateIf(store, record('taker'), mine);
+    expect(taken).not.toBeNull();
+    // The old owner's next heartbeat is conditional on what it last wrote: refused.
+    expect(await writeStateIf(store, { ...record('old'), phase: 'train' }, mine)).toBeNull();
+    expect((await readState(store, 'job-a'))?.state.owner).toBe('taker');
   });
 });

@@ -16,7 +16,7 @@ import { applyOverrides } from '../train/config.ts';
 import { type DataCase, type DataManifest, jobIdOf, parseDataManifest } from './data-manifest.ts';
 import { evaluateModel, type LocalCase, type ValidationMetrics } from './evaluate.ts';
 import { decidePromotion, type GateDecision, readActiveModel } from './promotion.ts';
-import { FINISHED, heldByOther, type JobState, readState, writeState } from './state.ts';
+import { ClaimLost, FINISHED, heldByOther, type JobState, readState, writeStateIf } from './state.ts';
 import { FolderMirror, type ObjectStore, sha256Hex } from './storage.ts';
 import type { JobTrainer, ModelPublisher, TrainKind } from './trainer.ts';
 
@@ -185,49 +185,82 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
     throw new FreeTumorError('not_found', 'the data manifest does not exist in the bucket');
   const manifest = parseDataManifest(manifestBytes);
   const jobId = jobIdOf(manifest, { overrides: o.overrides, modelPrefix: o.modelPrefix });
-  const previous = await readState(store, jobId);
-  const now = Date.now();
 
-  if (previous && FINISHED.includes(previous.status) && !o.force) {
-    log(`job ${jobId} already ${previous.status} (version ${previous.version}); nothing to do`);
-    return {
+  // Claim the job: decide on the record as read, then write it only if it is still that record.
+  let state: JobState | null = null;
+  let etag: string | null = null;
+  for (let round = 0; round < 5 && state === null; round++) {
+    const found = await readState(store, jobId);
+    const previous = found?.state ?? null;
+    const now = Date.now();
+    if (previous && FINISHED.includes(previous.status) && !o.force) {
+      log(`job ${jobId} already ${previous.status} (version ${previous.version}); nothing to do`);
+      return {
+        jobId,
+        status: 'unchanged',
+        version: previous.version,
+        attempts: previous.attempts,
+        resumedFrom: {},
+        metrics: previous.metrics,
+        decision: previous.decision,
+        publishedKeys: previous.publishedKeys,
+      };
+    }
+    if (heldByOther(previous, o.owner, now, o.staleSeconds * 1000)) {
+      log(`job ${jobId} is running elsewhere (heartbeat ${previous?.heartbeatAt}); leaving it`);
+      return {
+        jobId,
+        status: 'busy',
+        version: previous?.version ?? '',
+        attempts: previous?.attempts ?? 0,
+        resumedFrom: {},
+      };
+    }
+    const rerun = previous !== null && FINISHED.includes(previous.status);
+    const candidate: JobState = {
       jobId,
-      status: 'unchanged',
-      version: previous.version,
-      attempts: previous.attempts,
-      resumedFrom: {},
-      metrics: previous.metrics,
-      decision: previous.decision,
-      publishedKeys: previous.publishedKeys,
+      status: 'running',
+      dataManifestKey: o.dataManifestKey,
+      // A retry keeps the version: its publish resumes the one an earlier attempt may have started.
+      version:
+        previous && !rerun
+          ? previous.version
+          : newVersion(jobId, rerun ? (previous?.attempts ?? 0) : 0, new Date(now)),
+      attempts: (previous?.attempts ?? 0) + 1,
+      owner: o.owner,
+      startedAt: previous && !rerun ? previous.startedAt : new Date(now).toISOString(),
+      heartbeatAt: new Date(now).toISOString(),
+      phase: 'download',
     };
+    const written = await writeStateIf(store, candidate, found?.etag ?? null);
+    if (written === null) {
+      log(`job ${jobId}: another process changed its record while claiming it; reading it again`);
+      continue;
+    }
+    state = candidate;
+    etag = written;
   }
-  if (heldByOther(previous, o.owner, now, o.staleSeconds * 1000)) {
-    log(`job ${jobId} is running elsewhere (heartbeat ${previous?.heartbeatAt}); leaving it`);
-    return {
-      jobId,
-      status: 'busy',
-      version: previous?.version ?? '',
-      attempts: previous?.attempts ?? 0,
-      resumedFrom: {},
-    };
+  if (state === null) {
+    log(`job ${jobId}: could not claim it (its record keeps changing); leaving it`);
+    return { jobId, status: 'busy', version: '', attempts: 0, resumedFrom: {} };
   }
-
-  const rerun = previous !== null && FINISHED.includes(previous.status);
-  const state: JobState = {
-    jobId,
-    status: 'running',
-    dataManifestKey: o.dataManifestKey,
-    version:
-      previous && !rerun
-        ? previous.version
-        : newVersion(jobId, rerun ? (previous?.attempts ?? 0) : 0, new Date(now)),
-    attempts: (previous?.attempts ?? 0) + 1,
-    owner: o.owner,
-    startedAt: previous && !rerun ? previous.startedAt : new Date(now).toISOString(),
-    heartbeatAt: new Date(now).toISOString(),
-    phase: 'download',
+  /** Every later write of the record: conditional on our last one, else the job is someone else's. */
+  // Writes are queued: the heartbeat and a phase change must not race each other's ETag.
+  let lost = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const writeState = (_store: ObjectStore, s: JobState): Promise<void> => {
+    const write = queue.then(async () => {
+      if (lost) throw new ClaimLost(jobId);
+      const next = await writeStateIf(store, s, etag);
+      if (next === null) {
+        lost = true;
+        throw new ClaimLost(jobId);
+      }
+      etag = next;
+    });
+    queue = write.catch(() => {});
+    return write;
   };
-  await writeState(store, state);
   log(`job ${jobId} attempt ${state.attempts}: ${manifest.cases.length} cases, version ${state.version}`);
 
   const workDir = join(o.workRoot, jobId);
@@ -245,7 +278,8 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
         state.heartbeatAt = new Date().toISOString();
         await writeState(store, state);
       } catch (e) {
-        log(`checkpoint upload failed, will retry: ${(e as Error).message}`);
+        if (e instanceof ClaimLost) log(e.message);
+        else log(`checkpoint upload failed, will retry: ${(e as Error).message}`);
       }
     });
   }, o.syncSeconds * 1000);
@@ -289,7 +323,7 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
         string,
         unknown
       >;
-      const shouldStop = () => o.shouldStop?.() === true;
+      const shouldStop = () => lost || o.shouldStop?.() === true;
       const outcome = await deps.trainer.train({ kind, config, runDir, backend: o.backend, log, shouldStop });
       if (outcome.resumedFrom !== null) resumedFrom[name] = outcome.resumedFrom;
       await mirror.push();
@@ -338,12 +372,23 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
 
     await setPhase('gate');
     const active = await readActiveModel(store, o.modelPrefix);
-    const decision = decidePromotion(
-      metrics,
-      active?.manifest ?? null,
-      manifest.promotion.metric,
-      manifest.promotion.minImprovement,
-    );
+    // The version name holds this job's id: if latest.json names it, an earlier attempt of this
+    // job published it and was stopped before recording so. Gating it against itself would reject it.
+    const ours = active?.pointer.models.segmentor?.version === state.version;
+    const decision: GateDecision = ours
+      ? {
+          promote: true,
+          metric: manifest.promotion.metric,
+          candidate: metrics[manifest.promotion.metric],
+          active: null,
+          reason: `version ${state.version} was published by an earlier attempt of this job`,
+        }
+      : decidePromotion(
+          metrics,
+          active?.manifest ?? null,
+          manifest.promotion.metric,
+          manifest.promotion.minImprovement,
+        );
     state.decision = decision;
     log(`promotion: ${decision.promote ? 'yes' : 'no'}: ${decision.reason}`);
 
@@ -370,6 +415,12 @@ export async function runJob(o: JobOptions, deps: JobDeps): Promise<JobResult> {
       publishedKeys: state.publishedKeys,
     };
   } catch (e) {
+    if (e instanceof ClaimLost || lost) {
+      // Another owner runs the job now: leave its record alone.
+      await stopHeartbeat();
+      log(new ClaimLost(jobId).message);
+      return { jobId, status: 'busy', version: state.version, attempts: state.attempts, resumedFrom };
+    }
     if (e instanceof JobInterrupted) {
       // Still `running`: the retry (same owner) takes over and resumes from the uploaded checkpoint.
       state.phase = `interrupted-${e.run}`;

@@ -1,108 +1,19 @@
 /**
- * The job's view of R2 (or any S3 API): get, put, list and delete objects in one bucket, and mirror
- * a local folder to a key prefix and back (checkpoints). Client settings follow Cloudflare's
- * aws-sdk-js-v3 example: region "auto" and checksums only when an operation requires them.
+ * The job's view of R2 (or any S3 API): the object store of trainer/storage, JSON helpers, and a
+ * mirror of a local folder to a key prefix and back (checkpoints).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { ObjectStore } from '../storage/object-store.ts';
 
-export interface ObjectStore {
-  /** The object's bytes, or null when there is no such key. */
-  get(key: string): Promise<Uint8Array | null>;
-  put(key: string, body: Uint8Array | string, contentType?: string): Promise<void>;
-  list(prefix: string): Promise<string[]>;
-  delete(key: string): Promise<void>;
-}
-
-export interface S3StoreOptions {
-  endpoint?: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  region?: string;
-  /** Path-style URLs (local S3 servers); R2 works either way. */
-  forcePathStyle?: boolean;
-}
-
-/** Objects above this size go up as multipart uploads. */
-const MULTIPART_BYTES = 16 * 1024 * 1024;
-
-export function createS3Client(opts: S3StoreOptions): S3Client {
-  return new S3Client({
-    endpoint: opts.endpoint,
-    region: opts.region ?? 'auto',
-    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
-    forcePathStyle: opts.forcePathStyle ?? false,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
-
-export class S3Store implements ObjectStore {
-  readonly client: S3Client;
-  readonly bucket: string;
-
-  constructor(opts: S3StoreOptions) {
-    this.client = createS3Client(opts);
-    this.bucket = opts.bucket;
-  }
-
-  async get(key: string): Promise<Uint8Array | null> {
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if (!res.Body) return new Uint8Array(0);
-      return await res.Body.transformToByteArray();
-    } catch (e) {
-      if (e instanceof NoSuchKey || (e instanceof S3ServiceException && e.$metadata.httpStatusCode === 404))
-        return null;
-      throw e;
-    }
-  }
-
-  async put(key: string, body: Uint8Array | string, contentType = 'application/octet-stream'): Promise<void> {
-    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    if (size > MULTIPART_BYTES) {
-      await new Upload({
-        client: this.client,
-        params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType },
-        partSize: MULTIPART_BYTES,
-        queueSize: 4,
-      }).done();
-      return;
-    }
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
-    );
-  }
-
-  async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const res = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
-  }
-}
+export {
+  createS3Client,
+  type ObjectStore,
+  S3Store,
+  type S3StoreOptions,
+  type WriteCondition,
+} from '../storage/object-store.ts';
 
 export async function getJson<T = unknown>(store: ObjectStore, key: string): Promise<T | null> {
   const bytes = await store.get(key);

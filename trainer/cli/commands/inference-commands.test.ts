@@ -311,12 +311,16 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
       const out = JSON.parse(r.stdout);
       expect(out.latestKey).toBe('models/latest.json');
       expect(out.models.segmentor.version).toBe('v1');
+      // The same version again (a retry) is a no-op: nothing uploaded, latest.json unchanged.
       const again = await cli(
-        ['publish', '--models', models, '--bucket', 'weights', '--endpoint', s3.endpoint],
+        ['publish', '--models', models, '--bucket', 'weights', '--endpoint', s3.endpoint, '--json'],
         env,
       );
-      expect(again.code).toBe(2);
-      expect(again.stderr).toMatch(/already published/);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({
+        uploadedBytes: 0,
+        models: { segmentor: { version: 'v1' } },
+      });
       const noCreds = await cli(
         ['publish', '--models', models, '--bucket', 'weights', '--endpoint', s3.endpoint],
         {

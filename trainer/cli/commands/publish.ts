@@ -14,6 +14,7 @@ interface PublishCliOptions {
   prefix: string;
   partSize: number;
   overwrite?: boolean;
+  orphanGraceSeconds: number;
   json?: boolean;
 }
 
@@ -26,7 +27,13 @@ export function register(program: Command): void {
     .option('--endpoint <url>', 'S3 endpoint (default https://$R2_ACCOUNT_ID.r2.cloudflarestorage.com)')
     .option('--prefix <p>', 'key prefix', 'models')
     .option('--part-size <mib>', 'multipart part size in MiB (>= 5)', integer('--part-size', 5), 16)
-    .option('--overwrite', 're-publish a version that already exists')
+    .option('--overwrite', 'replace the files of a version latest.json already names')
+    .option(
+      '--orphan-grace-seconds <s>',
+      'remove version folders without a manifest and abandoned multipart uploads older than this',
+      integer('--orphan-grace-seconds', 0),
+      3600,
+    )
     .option('--json', 'print one JSON object')
     .action(async (opts: PublishCliOptions) => {
       if (opts.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(opts.endpoint)) {
@@ -38,7 +45,12 @@ export function register(program: Command): void {
       const r = await publishModels(
         opts.models,
         { bucket: opts.bucket, endpoint: opts.endpoint, prefix: opts.prefix },
-        { partSize: opts.partSize * 1024 * 1024, overwrite: opts.overwrite, log },
+        {
+          partSize: opts.partSize * 1024 * 1024,
+          overwrite: opts.overwrite,
+          orphanGraceSeconds: opts.orphanGraceSeconds,
+          log,
+        },
       );
       printResult(opts.json === true, r, () =>
         [

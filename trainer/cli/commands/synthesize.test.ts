@@ -171,11 +171,12 @@ describe('freetumor synthesize-dataset', () => {
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({
       cases: 2,
-      layout: 'nnunet',
+      shard: { index: 0, count: 1 },
       variants: 4,
-      synthesized: 4,
+      done: 4,
       skipped: 0,
       failed: 0,
+      merge: { counts: { synthesized: 4, accepted: 0, rejected: 0, failed: 0 }, acceptRate: null },
     });
     for (const id of ['a_syn0', 'a_syn1', 'b_syn0', 'b_syn1']) {
       expect(existsSync(join(out, 'imagesTr', `${id}_0000.nii.gz`))).toBe(true);
@@ -204,7 +205,7 @@ describe('freetumor synthesize-dataset', () => {
       '--json',
     );
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ variants: 6, synthesized: 2, skipped: 4 });
+    expect(JSON.parse(again.stdout)).toMatchObject({ variants: 6, done: 2, skipped: 4 });
     expect(voxels('a_syn0_0000.nii.gz')).toEqual(a0);
     const other = freetumor(
       'synthesize-dataset',
