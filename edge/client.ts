@@ -6,6 +6,7 @@
  */
 import { hc } from 'hono/client';
 import type { OrganName } from '../shared/labels/organs.ts';
+import type { SegmentationStatistics } from '../shared/segmentation/statistics.ts';
 import type { AppType } from './app.ts';
 
 export interface EdgeErrorBody {
@@ -89,7 +90,7 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
       );
       return new Uint8Array(await res.arrayBuffer());
     },
-    /** The JSON lesion summary. */
+    /** The JSON statistics (shared/segmentation/statistics.ts). */
     async segmentJson(nifti: NiftiPart, organ?: Organ) {
       const res = await check(
         await doFetch(url(`v1/segment?format=json${organ ? `&organ=${organ}` : ''}`), {
@@ -98,14 +99,7 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
           body: blob(nifti),
         }),
       );
-      return (await res.json()) as {
-        model: { name: string; version: string };
-        organ: string;
-        dims: [number, number, number];
-        organVoxels: number;
-        tumorVoxels: number;
-        lesions: Array<{ voxels: number; volumeMl: number; centroidMm: [number, number, number] }>;
-      };
+      return (await res.json()) as SegmentationStatistics;
     },
     async score(image: NiftiPart, label: NiftiPart, organ?: Organ) {
       const res = await check(await postForm('v1/score', { image, label, organ }));

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ORGANS } from '../shared/labels/organs.ts';
+import { segmentationStatisticsSchema } from '../shared/segmentation/statistics.ts';
 
 /** The OpenAPI schema object type @hono/zod-openapi accepts beside zod schemas. */
 type SchemaObject = {
@@ -39,24 +40,8 @@ export const segmentQuerySchema = z.object({
     .openapi({ description: 'NIfTI mask or JSON lesion summary' }),
 });
 
-export const lesionSchema = z
-  .object({
-    voxels: z.number().int(),
-    volumeMl: z.number(),
-    centroidMm: z.tuple([z.number(), z.number(), z.number()]),
-  })
-  .openapi('Lesion');
-
-export const segmentJsonSchema = z
-  .object({
-    model: z.object({ name: z.string(), version: z.string() }),
-    organ: z.string(),
-    dims: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
-    organVoxels: z.number().int(),
-    tumorVoxels: z.number().int(),
-    lesions: z.array(lesionSchema),
-  })
-  .openapi('SegmentResult');
+/** format=json: the CLI's `segment --statistics` schema, defined once in shared/. */
+export const segmentJsonSchema = segmentationStatisticsSchema.openapi('SegmentResult');
 
 export const scoreSchema = z
   .object({

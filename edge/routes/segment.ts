@@ -1,10 +1,14 @@
 /**
  * POST /v1/segment: a NIfTI CT in the body -> a uint8 NIfTI mask on the input's own grid (0 bg,
- * 1 organ, 2 tumor) or a JSON lesion summary. Pre/post-processing is shared/inference's, the same
- * code the CLI runs, so a model gives the same mask in both places.
+ * 1 organ, 2 tumor) or JSON statistics (shared/segmentation/statistics.ts: per structure volume and HU,
+ * per lesion volume, centroid and HU; the schema of the CLI's `segment --statistics`). Pre/post-processing
+ * is shared/inference's, the same code the CLI runs, so a model gives the same mask in both places.
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { segmentVolume } from '../../shared/inference/segment.ts';
+import type { OrganName } from '../../shared/labels/labelmap.ts';
+import { segmentationStatistics } from '../../shared/segmentation/statistics.ts';
+import { maskStructures } from '../../shared/segmentation/structures.ts';
 import { writeNifti } from '../../shared/volume/nifti.ts';
 import { edgeContext } from '../context.ts';
 import { heavyWork } from '../gate.ts';
@@ -33,7 +37,7 @@ const route = createRoute({
   },
   responses: {
     200: {
-      description: 'mask (format=nifti) or lesion summary (format=json)',
+      description: 'mask (format=nifti) or statistics (format=json)',
       content: {
         'application/json': { schema: segmentJsonSchema },
         'application/gzip': { schema: { ...niftiBinary, description: 'uint8 NIfTI-1 mask, gzip' } },
@@ -65,27 +69,12 @@ export const segment = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
     const result = await segmentVolume(volume, manifest, runner, { organ: organ ?? manifest.organs[0] });
     c.header('x-model-version', manifest.version);
     if (format === 'json') {
-      let organVoxels = 0;
-      let tumorVoxels = 0;
-      for (const v of result.mask.data) {
-        if (v === 1) organVoxels++;
-        else if (v === 2) tumorVoxels++;
-      }
-      return c.json(
-        {
-          model: { name: manifest.name, version: manifest.version },
-          organ: organ ?? manifest.organs[0],
-          dims: result.mask.dims,
-          organVoxels,
-          tumorVoxels,
-          lesions: result.lesions.map((l) => ({
-            voxels: l.voxels,
-            volumeMl: l.volumeMl,
-            centroidMm: l.centroidMm,
-          })),
-        },
-        200,
-      );
+      const organName = (organ ?? manifest.organs[0]) as OrganName;
+      const stats = segmentationStatistics(volume, result.mask, maskStructures(manifest.labels, organName), {
+        model: { name: manifest.name, version: manifest.version },
+        organ: organName,
+      });
+      return c.json(stats, 200);
     }
     const out = writeNifti({ ...result.mask, datatype: 'uint8' }, { gzip: true, datatype: 'uint8' });
     return c.body(out as Uint8Array<ArrayBuffer>, 200, {

@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isFreeTumorError } from '../../shared/errors.ts';
+import { VERSION } from '../version.ts';
 import { CliError } from './output.ts';
 
 type Registrar = { register(program: Command): void };
@@ -31,11 +32,17 @@ const COMMAND_MODULES: Record<string, () => Promise<Registrar>> = {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  // Handled before commander: its program-level --version would also swallow `export --version V`.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
   const program = new Command();
   program
     .name('freetumor')
     .description('Tumor synthesis, quality scoring and tumor segmentation for CT (FreeTumor, in TypeScript)')
     .option('--verbose', 'print stack traces on errors')
+    .addHelpText('after', `\nfreetumor --version (or -V) prints the package version (${VERSION}).`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   // Only the command being run is loaded (a module's top-level imports, e.g. tfjs for `train`,

@@ -1,7 +1,8 @@
 /**
  * Listing the cases of a data set. Two forms:
  * - `msd`: a folder in the nnU-Net / Medical Segmentation Decathlon layout: imagesTr/<case>.nii.gz
- *   (or <case>_0000.nii.gz, nnU-Net's channel suffix) with labelsTr/<case>.nii.gz; every case is
+ *   (or <case>_0000.nii.gz, nnU-Net's channel suffix) with labelsTr/<case>.nii.gz; a case may also be
+ *   a DICOM series (a sub-folder <case>/ or <case>.zip, trainer/io/case-files.ts); every case is
  *   "labeled" (tumor annotations). An optional unlabeled part lives in imagesUnlabeled/ with organ
  *   masks in labelsUnlabeled/ (same naming).
  * - `msd` with an `s3://bucket/prefix` path: the same layout in S3/R2 (s3-source.ts).
@@ -9,10 +10,11 @@
  *   to the file; unlabeled labels are organ (pseudo-)masks without tumors.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { findCaseInput, inputEntries } from '../io/case-files.ts';
 import type { DatasetConfig } from '../train/config.ts';
 
 export interface SourceCase {
@@ -22,8 +24,6 @@ export interface SourceCase {
   labeled: boolean;
 }
 
-const NIFTI = /\.nii(\.gz)?$/;
-
 async function listPair(
   root: string,
   images: string,
@@ -32,21 +32,18 @@ async function listPair(
 ): Promise<SourceCase[]> {
   const dir = join(root, images);
   if (!existsSync(dir)) return [];
-  const names = (await readdir(dir)).filter((n) => NIFTI.test(n) && !n.startsWith('.')).sort();
   const out: SourceCase[] = [];
-  for (const name of names) {
-    const ext = name.endsWith('.gz') ? '.nii.gz' : '.nii';
-    const stem = name.slice(0, -ext.length);
+  for (const { stem, path } of (await inputEntries(dir)).entries) {
     const id = stem.replace(/_0000$/, '');
     if (/_\d{4}$/.test(stem) && !stem.endsWith('_0000')) continue; // other nnU-Net channels
-    const candidates = [`${id}${ext}`, `${id}.nii.gz`, `${id}.nii`].map((n) => join(root, labels, n));
-    const label = candidates.find((p) => existsSync(p));
+    const ext = /\.nii\.gz$/i.test(path) ? '.nii.gz' : /\.nii$/i.test(path) ? '.nii' : undefined;
+    const label = findCaseInput(join(root, labels), id, ext);
     if (!label)
       throw new FreeTumorError(
         'not_found',
         `data set case ${id} in ${images} has no label file in ${labels}`,
       );
-    out.push({ id, image: join(dir, name), label, labeled });
+    out.push({ id, image: path, label, labeled });
   }
   return out;
 }
@@ -72,7 +69,10 @@ export async function listDataset(d: DatasetConfig): Promise<SourceCase[]> {
     const labeled = await listPair(d.path, 'imagesTr', 'labelsTr', true);
     const unlabeled = await listPair(d.path, 'imagesUnlabeled', 'labelsUnlabeled', false);
     if (labeled.length + unlabeled.length === 0)
-      throw new FreeTumorError('not_found', `data set ${d.name}: no NIfTI cases in imagesTr`);
+      throw new FreeTumorError(
+        'not_found',
+        `data set ${d.name}: no cases (NIfTI files or DICOM series) in imagesTr`,
+      );
     return [...labeled, ...unlabeled];
   }
   let text: string;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
 import { affinesClose } from '../../shared/geometry/affine.ts';
@@ -15,8 +15,8 @@ import { toCanonical } from '../../shared/geometry/orientation.ts';
 import { resampleToSpacing } from '../../shared/geometry/resample.ts';
 import { windowHU } from '../../shared/intensity/window.ts';
 import { type OrganName, parseLabelMap, toMergedScheme } from '../../shared/labels/labelmap.ts';
-import { readNifti } from '../../shared/volume/nifti.ts';
 import type { Dims3, Volume } from '../../shared/volume/volume.ts';
+import { inputKey, readVolume } from '../io/volume-input.ts';
 import { encodeCase, type TrainingCase } from './case.ts';
 import type { SourceCase } from './dataset.ts';
 
@@ -37,11 +37,18 @@ export function preprocessVolumes(
   p: PreprocessParams,
   labeled: boolean,
 ): TrainingCase {
-  if (image.dims.join() !== label.dims.join() || !affinesClose(image.affine, label.affine, 1e-3)) {
+  // Compared in canonical order: a DICOM series (stored LPS) and a NIfTI label of it (often stored
+  // RAS) are one grid when their canonical dims and affines agree.
+  const canonImage = toCanonical(image).volume;
+  const canonLabel = toCanonical(label).volume;
+  if (
+    canonImage.dims.join() !== canonLabel.dims.join() ||
+    !affinesClose(canonImage.affine, canonLabel.affine, 1e-3)
+  ) {
     throw new FreeTumorError('invalid_geometry', `case ${id}: image and label grids differ`);
   }
-  const img = resampleToSpacing(toCanonical(image).volume, p.spacing, 'linear');
-  const lab = resampleToSpacing(toCanonical(label).volume, p.spacing, 'nearest');
+  const img = resampleToSpacing(canonImage, p.spacing, 'linear');
+  const lab = resampleToSpacing(canonLabel, p.spacing, 'nearest');
   let windowed = windowHU(img.data, p.window[0], p.window[1]);
   let merged = toMergedScheme(lab.data, parseLabelMap(p.labelMap), p.organ);
   let dims = img.dims;
@@ -65,15 +72,16 @@ export async function preprocessToCache(
   p: PreprocessParams,
   cacheDir: string,
 ): Promise<string> {
-  const [imageBytes, labelBytes] = await Promise.all([readFile(c.image), readFile(c.label)]).catch(() => {
+  // NIfTI files or DICOM series (trainer/io); a NIfTI key is the file's SHA-256, as before.
+  const [imageKey, labelKey] = await Promise.all([inputKey(c.image), inputKey(c.label)]).catch(() => {
     throw new FreeTumorError('not_found', `case ${c.id}: image or label file cannot be read`);
   });
   const key = sha256(
     new TextEncoder().encode(
       JSON.stringify({
         v: PREPROCESS_VERSION,
-        image: sha256(imageBytes),
-        label: sha256(labelBytes),
+        image: imageKey,
+        label: labelKey,
         labeled: c.labeled,
         ...p,
       }),
@@ -83,8 +91,8 @@ export async function preprocessToCache(
   if (existsSync(path)) return path;
   const tc = preprocessVolumes(
     c.id,
-    readNifti(new Uint8Array(imageBytes)),
-    readNifti(new Uint8Array(labelBytes)),
+    await readVolume(c.image, 'image'),
+    await readVolume(c.label, 'label'),
     p,
     c.labeled,
   );

@@ -6,13 +6,14 @@
  * own data-set code; evaluation and the edge calls use the held-out files as a user would.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import { phantomDatasetJson } from '../../shared/phantom/dataset.ts';
 import { generatePhantom } from '../../shared/phantom/phantom.ts';
 import { writeNifti } from '../../shared/volume/nifti.ts';
+import { asNiftiFile, findCaseInput, inputEntries } from '../io/case-files.ts';
 import type { DatasetConfig } from '../train/config.ts';
 import type { DemoPlan } from './plan.ts';
 
@@ -141,9 +142,10 @@ export async function addTotalSegSample(
   return true;
 }
 
-const NIFTI = /\.nii(\.gz)?$/;
-
-/** Image/label pairs of `images`/`labels` under `root` (nnU-Net `_0000` channel suffix allowed). */
+/**
+ * Image/label pairs of `images`/`labels` under `root` (nnU-Net `_0000` channel suffix allowed); a case
+ * may be a DICOM series (folder or zip), as in the trainer's data sets (trainer/io/case-files.ts).
+ */
 async function listPairs(
   root: string,
   images: string,
@@ -151,13 +153,11 @@ async function listPairs(
 ): Promise<Array<{ id: string; image: string; label: string }>> {
   if (!existsSync(join(root, images)) || !existsSync(join(root, labels))) return [];
   const out: Array<{ id: string; image: string; label: string }> = [];
-  for (const name of (await readdir(join(root, images))).filter((n) => NIFTI.test(n)).sort()) {
-    const ext = name.endsWith('.gz') ? '.nii.gz' : '.nii';
-    const stem = name.slice(0, -ext.length);
+  for (const { stem, path } of (await inputEntries(join(root, images))).entries) {
     if (/_\d{4}$/.test(stem) && !stem.endsWith('_0000')) continue;
     const id = stem.replace(/_0000$/, '');
-    const label = [`${id}.nii.gz`, `${id}.nii`].map((n) => join(root, labels, n)).find((p) => existsSync(p));
-    if (label) out.push({ id, image: join(root, images, name), label });
+    const label = findCaseInput(join(root, labels), id);
+    if (label) out.push({ id, image: path, label });
   }
   return out;
 }
@@ -165,13 +165,15 @@ async function listPairs(
 /**
  * A user's data set in the nnU-Net/MSD layout. Held-out cases come from imagesTs/labelsTs when it
  * has them, else the trainer holds out the last labeled cases (its `validationCases` rule) and the
- * demo evaluates on those.
+ * demo evaluates on those. DICOM cases train as they are; the held-out and showcase ones are also
+ * converted to NIfTI under `niftiDir` (the Worker takes NIfTI), in their label's axis order.
  */
 export async function userData(
   dir: string,
   labelMap: string,
   organ: OrganName,
   wantHeldOut: number,
+  niftiDir: string,
 ): Promise<DemoData> {
   if (!existsSync(dir)) throw new FreeTumorError('not_found', '--data folder not found');
   const labeled = await listPairs(dir, 'imagesTr', 'labelsTr');
@@ -190,19 +192,24 @@ export async function userData(
     held = labeled.slice(labeled.length - validationCases);
   }
   // Whether a case has a tumor is read later from its label (evaluation), not assumed here.
-  const toCase = (c: { id: string; image: string; label: string }, hasTumor: boolean): DemoCase => ({
-    ...c,
-    labelMap,
-    hasTumor,
-  });
+  const toCase = async (
+    c: { id: string; image: string; label: string },
+    hasTumor: boolean,
+  ): Promise<DemoCase> => {
+    const label = await asNiftiFile(c.label, join(niftiDir, `${c.id}_label.nii.gz`));
+    const image = await asNiftiFile(c.image, join(niftiDir, `${c.id}_image.nii.gz`), label);
+    return { id: c.id, image, label, labelMap, hasTumor };
+  };
   return {
     source: 'user',
     datasets: [{ name: 'user', format: 'msd', path: dir, labelMap, organ, unlabeled: true }],
     validationCases,
-    heldOut: held.map((c) => toCase(c, true)),
+    heldOut: await Promise.all(held.map((c) => toCase(c, true))),
     // Without unlabeled cases the showcase uses a held-out case (its real tumors stay in place).
     healthy:
-      unlabeled.length > 0 ? [toCase(unlabeled[0], false)] : held.slice(0, 1).map((c) => toCase(c, true)),
+      unlabeled.length > 0
+        ? [await toCase(unlabeled[0], false)]
+        : await Promise.all(held.slice(0, 1).map((c) => toCase(c, true))),
     counts: {
       labeled: labeled.length - validationCases,
       unlabeled: unlabeled.length,

@@ -164,7 +164,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       async () => {
         const { writePhantomData, addTotalSegSample, userData } = await import('./data.ts');
         const d = options.data
-          ? await userData(resolve(options.data), options.labelMap, options.organ, plan.phantoms.heldOut)
+          ? await userData(
+              resolve(options.data),
+              options.labelMap,
+              options.organ,
+              plan.phantoms.heldOut,
+              join(dirs.data, 'user-nifti'),
+            )
           : await writePhantomData(join(dirs.data, 'phantom'), plan, options.organ, options.seed);
         if (!options.data && options.sharedData)
           await addTotalSegSample(d, options.sharedData, dirs.data, options.organ);

@@ -1,7 +1,8 @@
 /**
  * `freetumor convert IN OUT [--spacing S | --spacing x,y,z] [--orient CODES] [--nearest | --linear]
- * [--datatype T] [--json]`: reorient (exactly: flips and permutations), then resample, then write
- * NIfTI-1 in the datatype asked for (`.nii.gz` or `.nii`, by OUT's name).
+ * [--datatype T] [--series UID] [--json]`: read a NIfTI file or a DICOM series (folder or zip),
+ * reorient (exactly: flips and permutations), then resample, then write NIfTI-1 in the datatype
+ * asked for (`.nii.gz` or `.nii`, by OUT's name).
  *
  * Interpolation: a label volume (integer voxels, none negative, at most 1024 distinct values:
  * shared/labels/detect.ts) is resampled with nearest neighbour on its own, because trilinear
@@ -20,9 +21,10 @@ import {
 import { resampleToSpacing } from '../../../shared/geometry/resample.ts';
 import { labelVolumeEvidence } from '../../../shared/labels/detect.ts';
 import { DATATYPE_NAMES, isDataTypeName } from '../../../shared/volume/datatype.ts';
-import { readNiftiAsync, writeNiftiAsync } from '../../../shared/volume/nifti.ts';
+import { writeNiftiAsync } from '../../../shared/volume/nifti.ts';
 import { type DataTypeName, type Dims3, spacingOf, type Volume } from '../../../shared/volume/volume.ts';
-import { CliError, printResult, readInput, writeOutput } from '../output.ts';
+import { readVolume, SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { CliError, printResult, writeOutput } from '../output.ts';
 
 interface ConvertOptions {
   spacing?: Dims3;
@@ -30,14 +32,15 @@ interface ConvertOptions {
   nearest?: boolean;
   linear?: boolean;
   datatype?: DataTypeName;
+  series?: string;
   json?: boolean;
 }
 
 export function register(program: Command): void {
   program
     .command('convert')
-    .description('reorient, resample and re-encode a NIfTI volume')
-    .argument('<in>', 'input .nii or .nii.gz')
+    .description('convert a NIfTI volume or a DICOM series to NIfTI: reorient, resample, re-encode')
+    .argument('<in>', 'input .nii / .nii.gz, or a DICOM series folder or .zip')
     .argument('<out>', 'output .nii.gz (or .nii, uncompressed)')
     .option('--spacing <mm>', 'resample to this voxel size: S (isotropic) or x,y,z', parseSpacing)
     .option('--orient <codes>', 'reorient to these axis codes, e.g. RAS or LPS', parseOrient)
@@ -48,11 +51,12 @@ export function register(program: Command): void {
       `datatype to write: ${DATATYPE_NAMES.join(', ')} (default: the input's)`,
       parseDatatype,
     )
+    .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--json', 'print one JSON object')
     .action(async (input: string, output: string, opts: ConvertOptions) => {
       const gzip = outputIsGzip(output);
       if (opts.nearest && opts.linear) throw new CliError('--nearest and --linear exclude each other');
-      let vol: Volume = await readNiftiAsync(await readInput(input, 'input'));
+      let vol: Volume = await readVolume(input, 'input', { series: opts.series });
       const from = { dims: vol.dims, spacing: spacingOf(vol.affine), orientation: axcodes(vol.affine) };
       const interpolation = opts.spacing ? chooseInterpolation(vol, opts) : null;
       if (opts.orient) vol = applyReorientation(vol, reorientationTo(vol.affine, opts.orient));

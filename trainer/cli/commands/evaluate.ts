@@ -10,7 +10,8 @@
 import type { Command } from 'commander';
 import { LABEL_MAP_HELP } from '../../../shared/labels/labelmap.ts';
 import { isOrganName, ORGAN_CHOICES } from '../../../shared/labels/organs.ts';
-import { CliError, positiveNumber, printResult, readInput } from '../output.ts';
+import { readVolume } from '../../io/volume-input.ts';
+import { CliError, positiveNumber, printResult } from '../output.ts';
 
 interface EvaluateCliOptions {
   pred: string;
@@ -27,7 +28,7 @@ export function register(program: Command): void {
   program
     .command('evaluate')
     .description('score a predicted mask against a reference: Dice, NSD, lesion detection, volumes')
-    .requiredOption('--pred <mask>', 'predicted label mask (.nii/.nii.gz)')
+    .requiredOption('--pred <mask>', 'predicted label mask (.nii/.nii.gz, or a DICOM series folder/zip)')
     .requiredOption('--truth <label>', 'reference label mask on the same grid')
     .option('--organ <name>', `${ORGAN_CHOICES} (default: the one organ the reference holds)`)
     .option('--truth-label-map <map>', `the reference's ids: ${LABEL_MAP_HELP}`, 'auto')
@@ -40,7 +41,6 @@ export function register(program: Command): void {
     .option('--min-lesion-ml <ml>', 'ignore lesions smaller than this (both sides)', parseMl, 0)
     .option('--json', 'print one JSON object')
     .action(async (opts: EvaluateCliOptions) => {
-      const { readNifti } = await import('../../../shared/volume/nifti.ts');
       const { affinesClose } = await import('../../../shared/geometry/affine.ts');
       const { evaluateCase } = await import('../../../shared/metrics/evaluate.ts');
       const { FreeTumorError } = await import('../../../shared/errors.ts');
@@ -49,8 +49,8 @@ export function register(program: Command): void {
       const { resolveCliLabelMap } = await import('../label-map.ts');
       if (opts.organ !== undefined && !isOrganName(opts.organ))
         throw new CliError(`--organ must be one of ${ORGAN_CHOICES}`);
-      const pred = readNifti(await readInput(opts.pred, 'prediction'));
-      const truth = readNifti(await readInput(opts.truth, 'reference'));
+      const pred = await readVolume(opts.pred, 'prediction');
+      const truth = await readVolume(opts.truth, 'reference');
       if (pred.dims.some((d, a) => d !== truth.dims[a])) {
         throw new FreeTumorError(
           'invalid_geometry',

@@ -10,7 +10,8 @@
 import type { Command } from 'commander';
 import { LABEL_MAP_HELP } from '../../../shared/labels/labelmap.ts';
 import { isOrganName, ORGAN_CHOICES, type OrganName } from '../../../shared/labels/organs.ts';
-import { CliError, integer, printResult, readInput } from '../output.ts';
+import { readVolume, SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { CliError, integer, printResult } from '../output.ts';
 import { parsePrecision } from './segment.ts';
 
 const POLICIES = ['segmentor', 'discriminator', 'both', 'either'] as const;
@@ -27,6 +28,7 @@ interface ScoreCliOptions {
   threshold?: number;
   precision: 'int8' | 'fp32';
   threads?: number;
+  series?: string;
   json?: boolean;
 }
 
@@ -35,7 +37,10 @@ export function register(program: Command): void {
     .command('score')
     .description('score a synthetic tumor: segmentor detection, discriminator realism, accepted')
     .requiredOption('--model <dir>', 'exported models folder (segmentor/ and/or discriminator/)')
-    .requiredOption('--image <ct>', 'CT with the synthetic tumor (.nii/.nii.gz, HU)')
+    .requiredOption(
+      '--image <ct>',
+      'CT with the synthetic tumor (.nii/.nii.gz in HU, or a DICOM series folder/zip)',
+    )
     .requiredOption('--label <mask>', 'its label on the same grid')
     .option(
       '--synthetic-label <n>',
@@ -56,13 +61,13 @@ export function register(program: Command): void {
     .option('--threshold <x>', 'detection threshold (default: the manifest, else 0.7)', parseFraction)
     .option('--precision <p>', 'model files to use: int8 or fp32', parsePrecision, 'int8')
     .option('--threads <n>', 'onnxruntime intra-op threads', integer('--threads', 1))
+    .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--json', 'print one JSON object')
     .action(async (opts: ScoreCliOptions) => {
-      const { readNifti } = await import('../../../shared/volume/nifti.ts');
       const { scoreSynthetic } = await import('../../../shared/inference/quality.ts');
       const { openLocalModel } = await import('../../runners/local-model.ts');
-      const image = readNifti(await readInput(opts.image, 'image'));
-      const label = readNifti(await readInput(opts.label, 'label'));
+      const image = await readVolume(opts.image, 'image', { series: opts.series });
+      const label = await readVolume(opts.label, 'label');
       if (opts.organ !== undefined && !isOrganName(opts.organ))
         throw new CliError(`--organ must be one of ${ORGAN_CHOICES}`);
       const common = { precision: opts.precision, threads: opts.threads, required: false };

@@ -12,7 +12,8 @@ import type {
   VolumeSynthesisOptions,
   VolumeSynthesisResult,
 } from '../../../shared/synthesis/whole-volume.ts';
-import { CliError, integer, log, printResult, readInput, writeOutput } from '../output.ts';
+import { SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { CliError, integer, log, printResult, writeOutput } from '../output.ts';
 
 interface SynthesizeCliOptions {
   image: string;
@@ -27,6 +28,7 @@ interface SynthesizeCliOptions {
   generator?: string;
   out: string;
   preview?: boolean;
+  series?: string;
   json?: boolean;
 }
 
@@ -34,7 +36,7 @@ export function register(program: Command): void {
   program
     .command('synthesize')
     .description('add synthetic tumor(s) to a CT: synthetic CT + label on the input grid, summary, preview')
-    .requiredOption('--image <file>', 'CT volume (NIfTI, HU)')
+    .requiredOption('--image <file>', 'CT volume (NIfTI in HU, or a DICOM series folder/zip)')
     .requiredOption('--label <file>', 'organ label map on the same grid (NIfTI)')
     .requiredOption('--organ <name>', ORGAN_CHOICES)
     .option('--label-map <map>', LABEL_MAP_HELP, 'auto')
@@ -53,6 +55,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--out <dir>', 'output folder')
     .option('--preview', 'also write preview.png')
+    .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--json', 'print one JSON object')
     .action(async (opts: SynthesizeCliOptions) => {
       await run(opts);
@@ -84,13 +87,14 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   }
   // A custom map's syntax is checked before the volumes are read.
   if (opts.labelMap.trim().toLowerCase() !== 'auto') parseLabelMap(opts.labelMap);
-  const { niftiGz, readNiftiNode } = await import('../nifti-node.ts');
+  const { niftiGz } = await import('../../io/nifti-node.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
   const { Rng } = await import('../../../shared/random.ts');
-  const image = readNiftiNode(await readInput(opts.image, 'image'));
-  const label = readNiftiNode(await readInput(opts.label, 'label'));
+  const { readVolume } = await import('../../io/volume-input.ts');
+  const image = await readVolume(opts.image, 'image', { series: opts.series });
+  const label = await readVolume(opts.label, 'label');
   const organ = opts.organ as (typeof ORGANS)[number];
   const { resolveCliLabelMap } = await import('../label-map.ts');
   const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
