@@ -5,12 +5,22 @@
  * every route on a 96^3 phantom volume and on the real 3 mm CT, cold start, and 8 concurrent requests.
  * Worker times are HTTP round trips (body transfer included); workerd runs ORT's wasm, single thread.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
+import { WORKER_SESSION_OPTIONS } from '../edge/ort-options.ts';
 import { fitPatch } from '../edge/patch.ts';
-import { createOrtRunner, type OrtModule, type OrtRunner } from '../shared/inference/ort-runner.ts';
+import {
+  createOrtRunner,
+  type OrtModule,
+  type OrtRunner,
+  type OrtSessionOptions,
+} from '../shared/inference/ort-runner.ts';
 import { scoreSynthetic } from '../shared/inference/quality.ts';
 import { segmentVolume } from '../shared/inference/segment.ts';
+import { segmentNiftiStream } from '../shared/inference/stream-segment.ts';
 import { windowHU } from '../shared/intensity/window.ts';
 import { parseLabelMap, toMergedScheme } from '../shared/labels/labelmap.ts';
 import { generatePhantom } from '../shared/phantom/phantom.ts';
@@ -19,10 +29,13 @@ import { synthesize } from '../shared/synthesis/index.ts';
 import { readNifti, writeNifti } from '../shared/volume/nifti.ts';
 import { makeVolume, type Volume } from '../shared/volume/volume.ts';
 import { buildModelFixture, publish } from '../test/edge/fixtures.ts';
+import { ballLabel, fullResCt, multipartBody } from '../test/edge/fullres-ct.ts';
 import { bearer, buildWorker, encodeForm, KEYS, startWorker } from '../test/edge/harness.ts';
+import { cpuSeconds, IsolateInspector, sampleHeap, workerdPids } from '../test/edge/probe.ts';
 import { type BenchContext, type BenchResult, result, timeMedian } from './harness.ts';
 
 const GROUP = 'edge';
+const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
 
 interface Case {
@@ -76,7 +89,10 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
 
   // Cold start: workerd up with the 14 MB wasm module, then the first request (R2 read, sha256, session).
   const t0 = performance.now();
-  const mf = startWorker(bundle, { vars: { MAX_BODY_BYTES: String(64 * MiB), LATEST_TTL_SECONDS: '3600' } });
+  // The concurrency row queues 8 requests on purpose: no queue wait limit here.
+  const mf = startWorker(bundle, {
+    vars: { MAX_BODY_BYTES: String(64 * MiB), LATEST_TTL_SECONDS: '3600', QUEUE_WAIT_MS: '3600000' },
+  });
   await mf.ready;
   const startupMs = performance.now() - t0;
   await publish((await mf.getR2Bucket('MODELS')) as never, [{ ...fixture, objects: fp32Only }]);
@@ -221,5 +237,186 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
     await nodeRunner.release?.();
   } finally {
     await mf.dispose();
+  }
+  yield* fullResolution(ctx);
+  yield* ortOptions(ctx);
+}
+
+/**
+ * Full-resolution CTs (512 x 512 x N, real slices generated on the fly: test/edge/fullres-ct.ts)
+ * through /v1/segment and /v1/score with the demo's model size (U-Net 8-16-32, 24^3 windows at 3 mm,
+ * int8), against the same streaming pipeline and model on onnxruntime-node (1 thread) and PyTorch
+ * CPU (1 thread) forwards of the same architecture over the same number of windows.
+ */
+export async function* fullResolution(ctx: BenchContext): AsyncIterable<BenchResult> {
+  const inspectorPort = 9_700 + (process.pid % 100);
+  const fixture = await buildModelFixture({ version: 'full', seed: 4, int8: true, patchSize: [24, 24, 24] });
+  const mf = startWorker(buildWorker('dist/edge-bench'), {
+    inspectorPort,
+    vars: { MAX_BODY_BYTES: String(1 << 30), LATEST_TTL_SECONDS: '3600' },
+  });
+  await mf.ready;
+  await publish((await mf.getR2Bucket('MODELS')) as never, [fixture]);
+  const inspector = new IsolateInspector(inspectorPort);
+  const int8 = fixture.objects.get('models/segmentor/full/model.int8.onnx') as Uint8Array;
+  const nodeRunner = await createOrtRunner(ortNode as unknown as OrtModule, int8, { intraOpNumThreads: 1 });
+  const torchMs = torchWindowMs(4, 3, 24);
+  const send = async (path: string, body: ReadableStream<Uint8Array>, type: string) => {
+    const pid = workerdPids()[0];
+    const cpu0 = pid ? cpuSeconds(pid) : 0;
+    const sampler = sampleHeap(inspector);
+    const t0 = performance.now();
+    const res = (await mf.dispatchFetch(`http://edge.bench${path}`, {
+      method: 'POST',
+      headers: { ...bearer(KEYS.user), 'content-type': type },
+      body,
+      duplex: 'half',
+    } as never)) as unknown as Response;
+    await res.arrayBuffer();
+    const ms = performance.now() - t0;
+    const heap = await sampler.stop();
+    if (res.status !== 200) throw new Error(`edge bench: ${path} HTTP ${res.status}`);
+    const wasm = (
+      (await (await mf.dispatchFetch('http://edge.bench/health')).json()) as {
+        isolate: { wasmMemoryBytes: number };
+      }
+    ).isolate.wasmMemoryBytes;
+    return {
+      ms,
+      cpu: pid ? cpuSeconds(pid) - cpu0 : Number.NaN,
+      isolate: wasm + heap.totalSize + heap.backingStorageSize,
+    };
+  };
+  try {
+    for (const [slices, mm] of ctx.quick
+      ? ([[129, 2.5]] as const)
+      : ([
+          [129, 2.5],
+          [1000, 0.6],
+        ] as const)) {
+      const ct = fullResCt(slices, mm);
+      const name = `512x512x${slices}`;
+      ctx.log(`edge: ${name} through /v1/segment`);
+      const worker = await send('/v1/segment', ct.stream(), 'application/octet-stream');
+      const n0 = performance.now();
+      const c0 = process.cpuUsage();
+      const node = await segmentNiftiStream(ct.stream(), fixture.manifest, nodeRunner, {});
+      await node.maskStream(true).pipeTo(new WritableStream());
+      const nodeMs = performance.now() - n0;
+      const c1 = process.cpuUsage(c0);
+      // CPU seconds, the figure a loaded machine distorts least (the Workers limit is CPU time too).
+      const nodeCpu = (c1.user + c1.system) / 1e6;
+      yield result(
+        GROUP,
+        `/v1/segment ${name} streamed (ms)`,
+        worker.ms,
+        'ms',
+        nodeMs,
+        'ort-node 1 thread, same streaming pipeline and int8 model',
+      );
+      if (torchMs !== null) {
+        yield result(
+          GROUP,
+          `/v1/segment ${name} vs PyTorch forwards of its ${node.stats.windows} windows (ms)`,
+          worker.ms,
+          'ms',
+          torchMs * node.stats.windows,
+          'PyTorch CPU 1 thread, same U-Net, forwards only',
+        );
+      }
+      yield result(GROUP, `/v1/segment ${name} isolate peak (MiB; limit 128)`, worker.isolate / MiB, 'MiB');
+      yield result(
+        GROUP,
+        `/v1/segment ${name} workerd CPU (s; Workers limit 300)`,
+        worker.cpu,
+        's',
+        nodeCpu,
+        'ort-node 1 thread process CPU, same pipeline (includes making the CT stream)',
+      );
+      if (slices === 129) {
+        ctx.log(`edge: ${name} through /v1/score`);
+        const { body, contentType } = multipartBody([
+          ['label', ballLabel(ct).stream()],
+          ['image', ct.stream()],
+        ]);
+        const score = await send('/v1/score', body, contentType);
+        yield result(
+          GROUP,
+          `/v1/score ${name} (QC crop; ms)`,
+          score.ms,
+          'ms',
+          worker.ms,
+          '/v1/segment of the same CT',
+        );
+      }
+    }
+  } finally {
+    await nodeRunner.release?.();
+    inspector.close();
+    await mf.dispose();
+  }
+}
+
+/** ms per 24^3 window of the PyTorch U-Net (bench/reference/unet_torch.py), or null without torch. */
+function torchWindowMs(base: number, depth: number, patch: number): number | null {
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [join(HERE, 'reference/unet_torch.py'), String(base), String(depth), String(patch), '15'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) return null;
+  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { ms_per_window: number }).ms_per_window;
+}
+
+/**
+ * ORT-web (the Worker's wasm build, in Node, 1 thread) session settings on the demo model, per 24^3
+ * window: what `WORKER_SESSION_OPTIONS` (edge/ort.ts) was chosen from.
+ */
+export async function* ortOptions(ctx: BenchContext): AsyncIterable<BenchResult> {
+  const web = await import('onnxruntime-web');
+  web.env.wasm.numThreads = 1;
+  const fixture = await buildModelFixture({ version: 'opt', seed: 4, int8: true, patchSize: [24, 24, 24] });
+  const files = {
+    fp32: fixture.objects.get('models/segmentor/opt/model.fp32.onnx') as Uint8Array,
+    int8: fixture.objects.get('models/segmentor/opt/model.int8.onnx') as Uint8Array,
+  };
+  const input = new Float32Array(24 ** 3).map((_, i) => ((i * 2654435761) % 1000) / 1000);
+  const perWindow = async (bytes: Uint8Array, options: OrtSessionOptions) => {
+    const runner = await createOrtRunner(web as unknown as OrtModule, bytes, {
+      executionProviders: ['wasm'],
+      ...options,
+    });
+    const name = fixture.manifest.inputs[0].name;
+    const ms = await timeMedian(
+      () => runner.run({ [name]: { dims: [1, 1, 24, 24, 24], data: input } }),
+      ctx.quick ? 5 : 20,
+      3,
+    );
+    await runner.release?.();
+    return ms;
+  };
+  const base = await perWindow(files.int8, { graphOptimizationLevel: 'all' });
+  const rows: Array<[string, Uint8Array, OrtSessionOptions]> = [
+    ['fp32 weights', files.fp32, { graphOptimizationLevel: 'all' }],
+    ['int8, graph optimization basic', files.int8, { graphOptimizationLevel: 'basic' }],
+    ['int8, memory arena off, sequential (Worker)', files.int8, WORKER_SESSION_OPTIONS],
+    [
+      'int8, free dims fixed to the patch',
+      files.int8,
+      { graphOptimizationLevel: 'all', freeDimensionOverrides: { D: 24, H: 24, W: 24 } },
+    ],
+  ];
+  yield result(GROUP, 'ORT-web 24^3 window, int8, graph optimization all (ms)', base, 'ms');
+  for (const [label, bytes, options] of rows) {
+    yield result(
+      GROUP,
+      `ORT-web 24^3 window, ${label} (ms)`,
+      await perWindow(bytes, options),
+      'ms',
+      base,
+      'int8, optimization all',
+    );
   }
 }

@@ -102,7 +102,8 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
       return (await res.json()) as SegmentationStatistics;
     },
     async score(image: NiftiPart, label: NiftiPart, organ?: Organ) {
-      const res = await check(await postForm('v1/score', { image, label, organ }));
+      // The label first: the Worker then streams the image and keeps only the crop around the tumor.
+      const res = await check(await postForm('v1/score', { label, image, organ }));
       return (await res.json()) as {
         realism: number | null;
         detection: number | null;

@@ -25,15 +25,29 @@ describe('Gate', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
   });
 
-  it('refuses with 503 once the queue is full', async () => {
+  it('refuses with 503 once the queue is full (one running, maxWaiting queued)', async () => {
     const gate = new Gate(2);
     const slow = () => gate.run(() => tick());
-    const a = slow();
-    const b = slow();
-    const c = await slow().catch((e) => e);
-    expect(c).toMatchObject({ status: 503, code: 'busy' });
-    await Promise.all([a, b]);
+    const running = [slow(), slow(), slow()];
+    const d = await slow().catch((e) => e);
+    expect(d).toMatchObject({ status: 503, code: 'busy', headers: { 'retry-after': '5' } });
+    await Promise.all(running);
     expect(gate.queued).toBe(0);
     await expect(slow()).resolves.toBeUndefined();
+  });
+
+  it('gives up a wait longer than the limit (503 with Retry-After) and leaves the queue when the client goes', async () => {
+    const gate = new Gate(4);
+    const release = await gate.acquire();
+    const late = await gate.acquire({ maxWaitMs: 20 }).catch((e) => e);
+    expect(late).toMatchObject({ status: 503, code: 'busy', headers: { 'retry-after': '1' } });
+    const abort = new AbortController();
+    const gone = gate.acquire({ signal: abort.signal }).catch((e) => e);
+    expect(gate.queued).toBe(1);
+    abort.abort();
+    expect((await gone).name).toBe('StreamAbortedError');
+    expect(gate.queued).toBe(0);
+    release();
+    expect(gate.held).toBe(false);
   });
 });

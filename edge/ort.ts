@@ -5,11 +5,15 @@
  * binary itself. The shim (docs/findings/edge-workers-onnxruntime.md) hands ORT a sentinel
  * `wasmBinary`, which makes it use the factory embedded in the bundle build, and answers the
  * `WebAssembly.instantiate` call on that sentinel with the module wrangler uploaded precompiled.
+ *
+ * This file is the one place the Worker creates runners (`createRunner`): another engine (the
+ * project's own kernels) plugs in here without touching the routes or the registry.
  */
 
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
 import { createOrtRunner, type OrtModule, type OrtRunner } from '../shared/inference/ort-runner.ts';
+import { WORKER_SESSION_OPTIONS } from './ort-options.ts';
 
 const SENTINEL = new ArrayBuffer(8);
 let wasmMemory: WebAssembly.Memory | null = null;
@@ -52,39 +56,102 @@ export function wasmMemoryBytes(): number {
   return wasmMemory?.buffer.byteLength ?? 0;
 }
 
-const runners = new Map<string, Promise<OrtRunner>>();
-
-/**
- * One session per model key per isolate. Concurrent first requests share the same promise; a
- * rejected creation is dropped so the next request tries again instead of caching the failure.
- */
-export function cachedRunner(key: string, load: () => Promise<Uint8Array>): Promise<OrtRunner> {
-  let p = runners.get(key);
-  if (!p) {
-    p = load().then((bytes) =>
-      createOrtRunner(ort as unknown as OrtModule, bytes, { executionProviders: ['wasm'] }),
-    );
-    runners.set(key, p);
-    p.catch(() => {
-      if (runners.get(key) === p) runners.delete(key);
-    });
-  }
-  return p;
+/** The Worker's runner for a model file: the one place a runner is made. */
+export function createRunner(bytes: Uint8Array): Promise<OrtRunner> {
+  return createOrtRunner(ort as unknown as OrtModule, bytes, WORKER_SESSION_OPTIONS);
 }
 
-/** Releases every cached session whose key is not in `keep` (an older model version). */
+interface Entry {
+  runner: Promise<OrtRunner>;
+  /** Requests using the session now. */
+  refs: number;
+  /** Replaced: released as soon as no request uses it. */
+  retired: boolean;
+}
+
+const runners = new Map<string, Entry>();
+
+/** The cache key of a model file: its R2 key and its sha256 (an overwritten file is a new session). */
+export function runnerKey(fileKey: string, sha256: string): string {
+  return `${fileKey}#${sha256}`;
+}
+
+/** A session in use; `release()` ends this use (the session itself stays cached). */
+export interface RunnerLease {
+  runner: OrtRunner;
+  release(): void;
+}
+
+/**
+ * One session per model file and sha256 per isolate, counted while in use. Concurrent first requests
+ * share the same promise; a rejected creation is dropped so the next request tries again instead of
+ * caching the failure.
+ */
+export async function leaseRunner(key: string, load: () => Promise<Uint8Array>): Promise<RunnerLease> {
+  let e = runners.get(key);
+  if (!e) {
+    const runner = load().then(createRunner);
+    const entry: Entry = { runner, refs: 0, retired: false };
+    runners.set(key, entry);
+    runner.catch(() => {
+      if (runners.get(key) === entry) runners.delete(key);
+    });
+    e = entry;
+  }
+  const entry = e;
+  entry.refs++;
+  let runner: OrtRunner;
+  try {
+    runner = await entry.runner;
+  } catch (err) {
+    entry.refs--;
+    throw err;
+  }
+  let released = false;
+  return {
+    runner,
+    release() {
+      if (released) return;
+      released = true;
+      entry.refs--;
+      if (entry.refs === 0 && entry.retired) void dispose(entry);
+    },
+  };
+}
+
+async function dispose(entry: Entry): Promise<void> {
+  try {
+    await (await entry.runner).release?.();
+  } catch {
+    // A session that never came up has nothing to release.
+  }
+}
+
+/**
+ * Retires every cached session whose key is not in `keep` (a replaced version or an overwritten
+ * file): it leaves the cache now and is released once no request uses it.
+ */
 export async function releaseRunnersExcept(keep: Set<string>): Promise<void> {
-  for (const [key, p] of runners) {
+  for (const [key, entry] of runners) {
     if (keep.has(key)) continue;
     runners.delete(key);
-    try {
-      await (await p).release?.();
-    } catch {
-      // A session that never came up has nothing to release.
-    }
+    entry.retired = true;
+    if (entry.refs === 0) await dispose(entry);
   }
 }
 
 export function cachedRunnerKeys(): string[] {
   return [...runners.keys()];
+}
+
+/** Whether a session for `key` is made and ready (no load is started). */
+export async function runnerReady(key: string): Promise<boolean> {
+  const e = runners.get(key);
+  if (!e) return false;
+  try {
+    await e.runner;
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -13,10 +13,11 @@ import {
   type LatestPointer,
   latestPointerSchema,
   MODEL_ROLES,
+  type ModelFile,
   type ModelManifest,
   type ModelRole,
 } from '../shared/model/manifest.ts';
-import { cachedRunner, releaseRunnersExcept } from './ort.ts';
+import { leaseRunner, type RunnerLease, releaseRunnersExcept, runnerKey, runnerReady } from './ort.ts';
 import { fitPatch } from './patch.ts';
 
 /**
@@ -32,6 +33,18 @@ export interface ActiveModel {
   runner: OrtRunner;
   /** The R2 key of the model file the session was made from. */
   key: string;
+  /** The session cache key (file key and sha256). */
+  sessionKey: string;
+  /** Ends this request's use of the session (the cron never releases a session in use). */
+  release(): void;
+}
+
+/** What /health reports per published role. */
+export interface ModelState {
+  version: string;
+  state: 'ready' | 'not_loaded' | 'error';
+  /** The error code when state is 'error' (model_integrity, model_unavailable). */
+  error?: string;
 }
 
 export class ModelRegistry {
@@ -39,7 +52,10 @@ export class ModelRegistry {
   private readonly prefix: string;
   private readonly ttlMs: number;
   private pointer: { value: Promise<LatestPointer | null>; at: number } | null = null;
-  private readonly manifests = new Map<string, Promise<ModelManifest>>();
+  /** Manifests by R2 key, re-read after ttlMs like the pointer (an overwritten manifest is seen). */
+  private readonly manifests = new Map<string, { value: Promise<ModelManifest>; at: number }>();
+  /** The last failure per session key (reported by /health until a load succeeds). */
+  private readonly failures = new Map<string, string>();
 
   private readonly maxPatchSide: number;
 
@@ -50,15 +66,20 @@ export class ModelRegistry {
     this.maxPatchSide = maxPatchSide;
   }
 
-  /** The active pointer, or null when nothing is published yet. */
+  /**
+   * The active pointer, or null when nothing is published yet. "Nothing published" is never cached:
+   * a restored latest.json is seen by the next request.
+   */
   latest(now = Date.now(), force = false): Promise<LatestPointer | null> {
     if (force || !this.pointer || now - this.pointer.at >= this.ttlMs) {
       const value = this.readLatest();
-      this.pointer = { value, at: now };
+      const entry = { value, at: now };
+      this.pointer = entry;
+      const drop = () => {
+        if (this.pointer === entry) this.pointer = null;
+      };
       // A failed read is retried by the next call instead of being served for ttlMs.
-      value.catch(() => {
-        if (this.pointer?.value === value) this.pointer = null;
-      });
+      value.then((p) => p === null && drop(), drop);
     }
     return this.pointer.value;
   }
@@ -92,31 +113,33 @@ export class ModelRegistry {
     return this.readManifest(key);
   }
 
-  private readManifest(key: string): Promise<ModelManifest> {
-    let p = this.manifests.get(key);
-    if (!p) {
-      p = (async () => {
-        const obj = await this.bucket.get(key);
-        if (!obj)
-          throw new FreeTumorError('model_unavailable', 'the published manifest is missing from the bucket');
-        let json: unknown;
-        try {
-          json = JSON.parse(await obj.text());
-        } catch {
-          throw new FreeTumorError('model_integrity', 'the published manifest is not valid JSON');
-        }
-        return readManifest(json);
-      })();
-      this.manifests.set(key, p);
-      p.catch(() => {
-        if (this.manifests.get(key) === p) this.manifests.delete(key);
-      });
-    }
-    return p;
+  private readManifest(key: string, now = Date.now()): Promise<ModelManifest> {
+    const cached = this.manifests.get(key);
+    if (cached && now - cached.at < this.ttlMs) return cached.value;
+    const value = (async () => {
+      const obj = await this.bucket.get(key);
+      if (!obj)
+        throw new FreeTumorError('model_unavailable', 'the published manifest is missing from the bucket');
+      let json: unknown;
+      try {
+        json = JSON.parse(await obj.text());
+      } catch {
+        throw new FreeTumorError('model_integrity', 'the published manifest is not valid JSON');
+      }
+      return readManifest(json);
+    })();
+    const entry = { value, at: now };
+    this.manifests.set(key, entry);
+    value.catch(() => {
+      if (this.manifests.get(key) === entry) this.manifests.delete(key);
+    });
+    return value;
   }
 
-  /** The manifest and a ready session for `role` (created once per isolate per model file). */
-  async model(role: ModelRole): Promise<ActiveModel> {
+  /** The active version's manifest, model file and the session key it maps to. */
+  private async resolve(
+    role: ModelRole,
+  ): Promise<{ manifest: ModelManifest; file: ModelFile; key: string; sessionKey: string }> {
     const pointer = await this.latest();
     if (!pointer) throw new FreeTumorError('model_unavailable', 'no models are published yet');
     const manifestKey = this.manifestKey(pointer, role);
@@ -127,37 +150,80 @@ export class ModelRegistry {
       throw new FreeTumorError('model_integrity', 'model file path must stay inside the model folder');
     }
     const key = `${manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1)}${file.path.replace(/^\.?\//, '')}`;
-    const runner = await cachedRunner(key, async () => {
-      const obj = await this.bucket.get(key);
-      if (!obj)
-        throw new FreeTumorError('model_unavailable', `the ${role} model file is missing from the bucket`);
-      const bytes = new Uint8Array(await obj.arrayBuffer());
-      await verifyModelFile(bytes, file);
-      return bytes;
-    });
-    return { manifest: fitPatch(manifest, this.maxPatchSide), runner, key };
+    return { manifest, file, key, sessionKey: runnerKey(key, file.sha256) };
   }
 
   /**
-   * Re-reads the pointer now, creates the sessions of every published role and releases the
-   * sessions of versions no longer named. Used by the cron handler and admin tooling.
+   * The manifest and a ready session for `role` (one per isolate per model file and sha256). The
+   * caller must call `release()` when its request is done with the session.
+   */
+  async model(role: ModelRole): Promise<ActiveModel> {
+    const { manifest, file, key, sessionKey } = await this.resolve(role);
+    let lease: RunnerLease;
+    try {
+      lease = await leaseRunner(sessionKey, async () => {
+        const obj = await this.bucket.get(key);
+        if (!obj)
+          throw new FreeTumorError('model_unavailable', `the ${role} model file is missing from the bucket`);
+        const bytes = new Uint8Array(await obj.arrayBuffer());
+        await verifyModelFile(bytes, file);
+        return bytes;
+      });
+    } catch (e) {
+      this.failures.set(sessionKey, (e as { code?: string }).code ?? 'internal');
+      throw e;
+    }
+    this.failures.delete(sessionKey);
+    return {
+      manifest: fitPatch(manifest, this.maxPatchSide),
+      runner: lease.runner,
+      key,
+      sessionKey,
+      release: lease.release,
+    };
+  }
+
+  /**
+   * Each published role's real state, without loading anything: ready (a verified session exists),
+   * error (its last load failed: sha256 mismatch, missing file or manifest) or not_loaded.
+   */
+  async states(): Promise<{ published: boolean; models: Partial<Record<ModelRole, ModelState>> }> {
+    const pointer = await this.latest();
+    if (!pointer) return { published: false, models: {} };
+    const models: Partial<Record<ModelRole, ModelState>> = {};
+    for (const role of Object.keys(pointer.models) as ModelRole[]) {
+      const version = pointer.models[role]?.version ?? '';
+      try {
+        const { sessionKey } = await this.resolve(role);
+        const failure = this.failures.get(sessionKey);
+        if (failure) models[role] = { version, state: 'error', error: failure };
+        else models[role] = { version, state: (await runnerReady(sessionKey)) ? 'ready' : 'not_loaded' };
+      } catch (e) {
+        models[role] = { version, state: 'error', error: (e as { code?: string }).code ?? 'internal' };
+      }
+    }
+    return { published: true, models };
+  }
+
+  /**
+   * Re-reads the pointer now, creates the sessions of every published role and retires the
+   * sessions of versions no longer named (released once no request uses them). Used by the cron
+   * handler and admin tooling.
    */
   async refresh(): Promise<{ versions: Partial<Record<ModelRole, string>>; warmed: string[] }> {
     const pointer = await this.latest(Date.now(), true);
+    this.manifests.clear();
     const versions: Partial<Record<ModelRole, string>> = {};
     const keep = new Set<string>();
     if (pointer) {
       for (const role of Object.keys(pointer.models) as ModelRole[]) {
         const m = await this.model(role);
+        m.release();
         versions[role] = m.manifest.version;
-        keep.add(m.key);
+        keep.add(m.sessionKey);
       }
     }
     await releaseRunnersExcept(keep);
-    for (const key of this.manifests.keys()) {
-      if (!pointer || !Object.values(pointer.models).some((e) => key.endsWith(e.manifest)))
-        this.manifests.delete(key);
-    }
     return { versions, warmed: [...keep] };
   }
 }

@@ -24,9 +24,24 @@ export const errorSchema = z
 
 export const healthSchema = z
   .object({
-    status: z.enum(['ok', 'degraded']),
+    status: z.enum(['ok', 'degraded', 'unpublished']),
     models: z.record(z.string(), z.string()).openapi({ description: 'role -> active version' }),
-    isolate: z.object({ wasmMemoryBytes: z.number().int(), sessions: z.number().int() }),
+    states: z
+      .record(
+        z.string(),
+        z.object({
+          version: z.string(),
+          state: z.enum(['ready', 'not_loaded', 'error']),
+          error: z.string().optional(),
+        }),
+      )
+      .openapi({ description: 'role -> state of its model (error: sha256 mismatch, missing file, ...)' }),
+    isolate: z.object({
+      wasmMemoryBytes: z.number().int(),
+      sessions: z.number().int(),
+      busy: z.boolean(),
+      queued: z.number().int(),
+    }),
   })
   .openapi('Health');
 
@@ -105,7 +120,8 @@ export const synthesizeMultipart: SchemaObject = {
 
 export const synthesizeParamsSchema = z.object({
   organ: organSchema,
-  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('mix'),
+  /** The CLI's default (`freetumor synthesize --type`). */
+  type: z.enum(['tiny', 'small', 'medium', 'large', 'mix', 'random']).default('random'),
   count: z.coerce.number().int().min(1).max(10).optional(),
   seed: z.coerce
     .number()

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'empty_organ'
   | 'model_unavailable'
   | 'model_integrity'
-  | 'not_found';
+  | 'not_found'
+  | 'request_timeout';
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_nifti: 400,
@@ -29,6 +30,7 @@ const STATUS: Record<ErrorCode, number> = {
   model_unavailable: 503,
   model_integrity: 503,
   not_found: 404,
+  request_timeout: 408,
 };
 
 export class FreeTumorError extends Error {

@@ -128,7 +128,7 @@ describe('freetumor demo --quick', () => {
     expect(versions.every((v) => v.startsWith('demo-'))).toBe(true);
     const seg = edge?.segment;
     expect(seg && Number.isFinite(seg.organDice) && seg.organDice >= 0 && seg.organDice <= 1).toBe(true);
-    expect(Number(edge?.synthesize?.tumorVoxels)).toBeGreaterThan(0);
+    expect(Number(edge?.synthesize?.inputTumorVoxels)).toBeGreaterThan(0);
     for (const s of [edge?.score?.synthetic, edge?.score?.control]) {
       expect(s?.detection === null || (s && s.detection >= 0 && s.detection <= 1)).toBe(true);
       expect(s?.realism === null || (s && s.realism >= 0 && s.realism <= 1)).toBe(true);

@@ -11,9 +11,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom } from '../shared/phantom/phantom.ts';
 import { readNifti, writeNifti } from '../shared/volume/nifti.ts';
+import { gzipStream } from '../shared/volume/nifti-write-stream.ts';
 import { type LocalWorker, startLocalWorker } from '../trainer/demo/worker.ts';
 import { buildModelFixture, latestPointer } from './edge/fixtures.ts';
+import { fullResCt } from './edge/fullres-ct.ts';
 import { KEYS, ROOT, sha256Hex } from './edge/harness.ts';
+import { mib, rssBytes, workerdPids } from './edge/probe.ts';
 
 const run = promisify(execFile);
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
@@ -26,7 +29,8 @@ let base: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ft-edge-dev-'));
   const persist = join(dir, 'state');
-  const fixture = await buildModelFixture({ version: 'd1', seed: 2, int8: true });
+  // The demo's model size (24^3 windows at 3 mm).
+  const fixture = await buildModelFixture({ version: 'd1', seed: 2, int8: true, patchSize: [24, 24, 24] });
   const files: Array<[string, Uint8Array | string]> = [
     // The registry reads the int8 file; the fp32 one is not needed to serve.
     ...[...fixture.objects].filter(([k]) => !k.endsWith('fp32.onnx')),
@@ -82,4 +86,33 @@ describe('wrangler dev (local)', () => {
     const after = (await (await fetch(`${base}/health`)).json()) as { isolate: { sessions: number } };
     expect(after.isolate.sessions).toBe(1);
   });
+
+  it('answers 200 to a real-sized CT (512x512x129, streamed) with a mask on its grid, and workerd RSS does not keep growing', async () => {
+    const auth = { authorization: `Bearer ${KEYS.user}` };
+    const ct = fullResCt(129, 2.5);
+    const send = async () => {
+      const res = await fetch(`${base}/v1/segment`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        body: gzipStream(ct.stream()),
+        duplex: 'half',
+      } as RequestInit);
+      return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) };
+    };
+    const first = await send();
+    expect(first.status).toBe(200);
+    const mask = readNifti(first.bytes);
+    expect(mask.dims).toEqual(ct.dims);
+    expect(mask.datatype).toBe('uint8');
+    const pids = workerdPids(dev?.pgid);
+    const rss = () => pids.reduce((n, p) => n + rssBytes(p), 0);
+    const afterFirst = rss();
+    for (let i = 0; i < 3; i++) expect((await send()).status).toBe(200);
+    const afterFour = rss();
+    console.log(
+      JSON.stringify({ workerdRssMiB: { afterFirst: mib(afterFirst), afterFour: mib(afterFour) } }),
+    );
+    // Before streaming, RSS grew by hundreds of MB over a session and never came back down.
+    expect(afterFour - afterFirst).toBeLessThan(96 * 1024 * 1024);
+  }, 600_000);
 });

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { isFreeTumorError } from '../../shared/errors.ts';
+import { StreamAbortedError } from '../../shared/volume/nifti-slices.ts';
 
 export type ApiErrorCode =
   | 'unauthorized'
@@ -22,6 +23,7 @@ export type ApiErrorCode =
   | 'not_implemented'
   | 'upstream_error'
   | 'busy'
+  | 'client_closed'
   | 'internal';
 
 export class ApiError extends Error {
@@ -57,6 +59,10 @@ export function classifyError(err: unknown): {
   message: string;
   headers: Record<string, string>;
 } {
+  if (err instanceof StreamAbortedError) {
+    // The client went away (or was cut off): nobody reads this answer; it is logged as 499, not 500.
+    return { status: 499 as ContentfulStatusCode, code: 'client_closed', message: err.message, headers: {} };
+  }
   if (err instanceof ApiError)
     return { status: err.status, code: err.code, message: err.message, headers: err.headers };
   if (isFreeTumorError(err)) {

@@ -142,15 +142,9 @@ function isIdentity(r: Reorientation): boolean {
   return r.axes[0] === 0 && r.axes[1] === 1 && r.axes[2] === 2 && !r.flips[0] && !r.flips[1] && !r.flips[2];
 }
 
-/** Moves the voxels by `r` (exactly) and updates the affine so every voxel keeps its world position. */
-export function applyReorientation<T extends VoxelArray>(vol: Volume<T>, r: Reorientation): Volume<T> {
-  const seen = new Set(r.axes);
-  if (seen.size !== 3 || r.axes.some((a) => a !== 0 && a !== 1 && a !== 2)) {
-    throw new FreeTumorError('invalid_argument', 'reorientation axes must be a permutation of 0, 1, 2');
-  }
-  const src = vol.dims;
+/** The dims and affine a grid has after `r` (what applyReorientation gives, without moving voxels). */
+export function reorientedGrid(src: Dims3, a: Affine, r: Reorientation): { dims: Dims3; affine: Affine } {
   const dims: Dims3 = [src[r.axes[0]], src[r.axes[1]], src[r.axes[2]]];
-  const a = vol.affine;
   const computed = new Float64Array(16);
   computed[15] = 1;
   for (let row = 0; row < 3; row++) computed[row * 4 + 3] = a[row * 4 + 3];
@@ -163,6 +157,17 @@ export function applyReorientation<T extends VoxelArray>(vol: Volume<T>, r: Reor
     }
   }
   const affine = r.affine && affinesClose(r.affine, computed, 1e-6) ? Float64Array.from(r.affine) : computed;
+  return { dims, affine };
+}
+
+/** Moves the voxels by `r` (exactly) and updates the affine so every voxel keeps its world position. */
+export function applyReorientation<T extends VoxelArray>(vol: Volume<T>, r: Reorientation): Volume<T> {
+  const seen = new Set(r.axes);
+  if (seen.size !== 3 || r.axes.some((a) => a !== 0 && a !== 1 && a !== 2)) {
+    throw new FreeTumorError('invalid_argument', 'reorientation axes must be a permutation of 0, 1, 2');
+  }
+  const src = vol.dims;
+  const { dims, affine } = reorientedGrid(src, vol.affine, r);
   if (isIdentity(r)) return { dims, data: vol.data, affine, datatype: vol.datatype };
   return { dims, data: permute(vol.data, src, dims, r), affine, datatype: vol.datatype };
 }

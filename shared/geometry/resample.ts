@@ -113,9 +113,10 @@ const EDGE_EPS = 1e-6;
 
 /**
  * Per target index along one axis: the two source indices (times the axis stride) and the
- * weight of the second, or -1 when the position is outside the field of view.
+ * weight of the second, or -1 when the position is outside the field of view. Exported for the
+ * slice-streaming resampler (shared/inference/stream-grid.ts), which must sample identically.
  */
-function linearTable(n: number, srcN: number, scale: number, offset: number, stride: number) {
+export function linearTable(n: number, srcN: number, scale: number, offset: number, stride: number) {
   const lo = new Int32Array(n);
   const hi = new Int32Array(n);
   const w = new Float64Array(n);
@@ -191,7 +192,13 @@ function linearAligned(
   }
 }
 
-function nearestTable(n: number, srcN: number, scale: number, offset: number, stride: number): Int32Array {
+export function nearestTable(
+  n: number,
+  srcN: number,
+  scale: number,
+  offset: number,
+  stride: number,
+): Int32Array {
   const t = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const x = scale * i + offset;

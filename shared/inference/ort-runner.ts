@@ -16,6 +16,11 @@ export interface OrtSessionOptions {
   interOpNumThreads?: number;
   executionProviders?: string[];
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
+  executionMode?: 'sequential' | 'parallel';
+  /** Fixes symbolic input dims (e.g. the patch size) so shapes are planned once. */
+  freeDimensionOverrides?: Record<string, number>;
 }
 
 export interface OrtTensor {

@@ -22,8 +22,9 @@ export function isGzip(bytes: Uint8Array): boolean {
 export function gunzipStream(
   gz: Uint8Array,
   sink: (chunk: Uint8Array) => boolean,
-  inputChunk = 16 * 1024,
+  inputChunk: number | (() => number) = 16 * 1024,
 ): boolean {
+  const step = typeof inputChunk === 'number' ? () => inputChunk : inputChunk;
   let stop = false;
   let ended = false;
   const inflater = new Gunzip((chunk, final) => {
@@ -32,9 +33,10 @@ export function gunzipStream(
     if (final) ended = true;
   });
   try {
-    for (let pos = 0; pos < gz.length && !stop; pos += inputChunk) {
-      const end = Math.min(gz.length, pos + inputChunk);
+    for (let pos = 0; pos < gz.length && !stop; ) {
+      const end = Math.min(gz.length, pos + Math.max(1, step()));
       inflater.push(gz.subarray(pos, end), end === gz.length);
+      pos = end;
     }
   } catch (e) {
     // The sink's own typed errors (a bad header seen mid-stream) pass through as they are.

@@ -73,6 +73,11 @@ export class NiftiStreamParser {
     return n;
   }
 
+  /** The header once it has been parsed, else null. */
+  get parsed(): NiftiHeaderInfo | null {
+    return this.info;
+  }
+
   /** The parsed header; throws when the stream ended before it. */
   header(): NiftiHeaderInfo {
     if (this.info) return this.info;

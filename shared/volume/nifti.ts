@@ -100,7 +100,7 @@ export async function readNiftiAsync(bytes: Uint8Array, limits?: Partial<NiftiLi
   if (!isGzip(bytes) || typeof DecompressionStream === 'undefined') return readNifti(bytes, limits);
   const parser = new NiftiStreamParser(lim);
   try {
-    await pumpThrough(bytes, new DecompressionStream('gzip'), inputChunkFor(lim), (chunk) =>
+    await pumpThrough(bytes, new DecompressionStream('gzip'), inputChunkFor(lim.maxBytes), (chunk) =>
       parser.push(chunk),
     );
   } catch (e) {
@@ -166,20 +166,34 @@ function sliceNifti(bytes: Uint8Array, lim: NiftiLimits): { info: NiftiHeaderInf
   return { info, data };
 }
 
-/** Inflates a .nii.gz in one pass with fflate, stopping at the end of the voxel data. */
+/**
+ * Inflates a .nii.gz in one pass with fflate, stopping at the end of the voxel data. Until the
+ * header is parsed the input goes in 1 KiB at a time (at most ~1 MiB inflated before the header is
+ * checked: a gzip bomb never inflates first); then in steps sized from what the header announced.
+ */
 function inflateNifti(gz: Uint8Array, lim: NiftiLimits): { info: NiftiHeaderInfo; data: Uint8Array } {
   const parser = new NiftiStreamParser(lim);
-  gunzipStream(gz, (chunk) => parser.push(chunk), inputChunkFor(lim));
+  gunzipStream(
+    gz,
+    (chunk) => parser.push(chunk),
+    () => {
+      const info = parser.parsed;
+      return info ? inputChunkFor(info.dataBytes) : HEADER_INPUT_CHUNK;
+    },
+  );
   return parser.finish();
 }
 
+/** Compressed bytes per inflate step before the header is known (deflate expands at most ~1032x). */
+const HEADER_INPUT_CHUNK = 1024;
+
 /**
- * Compressed bytes per inflate step. Deflate expands at most ~1032x, so a step can overshoot
- * what the header asked for by ~1032x its input: keep that under a quarter of maxBytes
- * (16 KiB for small edge limits, up to 256 KiB, where per-step overhead stops mattering).
+ * Compressed bytes per inflate step once the header said how many bytes the data take. Deflate
+ * expands at most ~1032x, so a step can overshoot by ~1032x its input: keep that under a quarter of
+ * the announced data (16 KiB steps at least, up to 256 KiB, where per-step overhead stops mattering).
  */
-function inputChunkFor(lim: NiftiLimits): number {
-  return Math.min(256 * 1024, Math.max(16 * 1024, Math.floor(lim.maxBytes / 4 / 1032)));
+function inputChunkFor(dataBytes: number): number {
+  return Math.min(256 * 1024, Math.max(16 * 1024, Math.floor(dataBytes / 4 / 1032)));
 }
 
 /** value * slope + inter into float32 (float64 for float64 data), as nibabel's get_fdata. */
@@ -266,7 +280,32 @@ function encodeNifti(vol: Volume, opts: WriteNiftiOptions): Uint8Array {
   return out;
 }
 
-function writeHeader(out: Uint8Array, vol: Volume, datatype: DataTypeName, description: string): void {
+/**
+ * The 352 bytes (header + empty extension flag) that precede the voxel data of a NIfTI-1 file
+ * written by this module, for writers that stream the voxels after it.
+ */
+export function niftiHeaderBytes(
+  dims: Volume['dims'],
+  affine: Volume['affine'],
+  datatype: DataTypeName,
+  description = '',
+): Uint8Array {
+  for (const d of dims) {
+    if (!Number.isInteger(d) || d < 1 || d > 32767) {
+      throw new NiftiError('invalid_nifti', 'NIfTI-1 dims must be integers in 1..32767');
+    }
+  }
+  const out = new Uint8Array(VOX_OFFSET);
+  writeHeader(out, { dims, affine }, datatype, description);
+  return out;
+}
+
+function writeHeader(
+  out: Uint8Array,
+  vol: Pick<Volume, 'dims' | 'affine'>,
+  datatype: DataTypeName,
+  description: string,
+): void {
   const v = new DataView(out.buffer, out.byteOffset, VOX_OFFSET);
   const dt = datatypeInfo(datatype);
   const a = vol.affine;

@@ -127,6 +127,7 @@ beforeAll(async () => {
       MAX_BODY_BYTES: String(MAX_BODY),
       MAX_VOXELS: '4000000',
       MAX_DECOMPRESSED_BYTES: String(24 * MiB),
+      MAX_SLICES: '1024',
     },
   });
   [seg1] = await Promise.all([buildModelFixture({ version: 'v1', seed: 1, int8: true }), mf.ready]);
@@ -141,7 +142,8 @@ describe('edge API in workerd', () => {
   it('answers 503 before any model is published, and health stays up', async () => {
     const h = await call('/health', {}, null);
     expect(h.status).toBe(200);
-    expect(await json(h)).toMatchObject({ status: 'ok', models: {} });
+    // Alive (200), but nothing to serve: not 'ok'.
+    expect(await json(h)).toMatchObject({ status: 'unpublished', models: {}, states: {} });
     const m = await call('/v1/models');
     expect(m.status).toBe(503);
     expect((await json(m)).error.code).toBe('model_unavailable');
@@ -243,8 +245,10 @@ describe('edge API in workerd', () => {
     const zip = await multipart('/v1/synthesize', { image: ct, label, organ: 'liver', seed: '3' });
     const files = unzipSync(new Uint8Array(await zip.arrayBuffer()));
     const summary = JSON.parse(new TextDecoder().decode(files['summary.json']));
-    expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2 });
-    expect(summary.tumorVoxels).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2, type: 'random' });
+    expect(summary.inputTumorVoxels).toBeGreaterThan(0);
+    // The CLI's summary: every tumor has its volume in ml.
+    for (const t of summary.tumors) expect(t.volumeMl).toBeGreaterThan(0);
     const outLabel = readNifti(files['label.nii.gz']);
     expect(outLabel.dims).toEqual(volume.dims);
     // FreeTumor scheme: 1 liver, 2 liver tumor; the merged scheme for scoring keeps only the liver.
@@ -295,7 +299,7 @@ describe('edge API in workerd', () => {
       expect(outCt.dims).toEqual(input.dims);
       expect([...outCt.affine]).toEqual([...input.affine]);
       expect(outCt.datatype).toBe(input.datatype);
-      expect(summary.tumorVoxels).toBeGreaterThan(0);
+      expect(summary.inputTumorVoxels).toBeGreaterThan(0);
       let tumor = 0;
       let changedOutside = 0;
       for (let i = 0; i < input.data.length; i++) {
@@ -303,7 +307,7 @@ describe('edge API in workerd', () => {
         if (isTumor) tumor++;
         else if (outCt.data[i] !== input.data[i] && outLabel.data[i] !== 5) changedOutside++;
       }
-      expect(tumor).toBe(summary.tumorVoxels);
+      expect(tumor).toBe(summary.inputTumorVoxels);
       expect(changedOutside).toBe(0);
       const again = new Uint8Array(await (await send()).arrayBuffer());
       // Same seed, same tumor (compared as voxels: the gzip header carries a time stamp).
@@ -328,9 +332,9 @@ describe('edge API in workerd', () => {
       return small;
     };
     const bomb = (() => {
-      // 40 MiB of zeros after a header claiming 3.9 M float64 voxels (31 MiB): over the decompressed limit.
+      // 40 MiB of zeros after a header claiming 1100 slices: refused from the header, before inflating.
       const raw = new Uint8Array(352 + 40 * MiB);
-      raw.set(bytesOf([160, 160, 150], 'float64').subarray(0, 352));
+      raw.set(bytesOf([16, 16, 1100], 'float64').subarray(0, 352));
       return gzip(raw, 9);
     })();
     expect(bomb.byteLength).toBeLessThan(200_000);
@@ -348,7 +352,13 @@ describe('edge API in workerd', () => {
         400,
         'truncated',
       ],
-      ['gzip bomb', () => niftiPost('/v1/segment', bomb), 413, 'too_large'],
+      ['gzip bomb over the slice limit', () => niftiPost('/v1/segment', bomb), 413, 'too_large'],
+      [
+        'in-plane size over the limit',
+        () => niftiPost('/v1/segment', bytesOf([1100, 16, 2], 'int16')),
+        413,
+        'too_large',
+      ],
       [
         'too many voxels',
         () => niftiPost('/v1/segment', bytesOf([400, 400, 400], 'int16')),

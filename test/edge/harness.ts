@@ -61,6 +61,7 @@ export function startWorker(
         { type: 'CompiledWasm', path: bundle.wasm },
       ],
       compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ['enable_request_signal'],
       r2Buckets: ['MODELS'],
       ratelimits: {
         RATE_LIMITER: { namespace_id: '1001', simple: { limit: options.rateLimit ?? 1000, period: 60 } },

@@ -154,7 +154,7 @@ export async function callWorker(
         label: readNifti(files['label.nii.gz']),
         summary,
       };
-      call.note += `${String(summary.tumorVoxels)} synthetic tumor voxels`;
+      call.note += `${String(summary.inputTumorVoxels)} synthetic tumor voxels`;
       log(`${call.route}: ${call.status} ${call.note} (${call.seconds.toFixed(1)} s)`);
 
       const scoreLabel = writeNifti(
