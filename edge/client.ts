@@ -5,6 +5,7 @@
  * into `EdgeApiError`s.
  */
 import { hc } from 'hono/client';
+import type { OrganName } from '../shared/labels/organs.ts';
 import type { SegmentationStatistics } from '../shared/segmentation/statistics.ts';
 import type { AppType } from './app.ts';
 
@@ -28,7 +29,7 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-type Organ = 'liver' | 'pancreas' | 'kidney';
+type Organ = OrganName;
 export type NiftiPart = Uint8Array | Blob;
 
 async function check(res: Response): Promise<Response> {
@@ -119,7 +120,8 @@ export function createEdgeClient(baseUrl: string, apiKey: string, options: Clien
     ): Promise<Uint8Array> {
       const { labelMap, ...rest } = params;
       const res = await check(
-        await postForm('v1/synthesize', { image, label, ...rest, label_map: labelMap }),
+        // Fields and label first: the Worker then streams the image through (any size).
+        await postForm('v1/synthesize', { ...rest, label_map: labelMap, label, image }),
       );
       return new Uint8Array(await res.arrayBuffer());
     },

@@ -24,10 +24,15 @@ export interface Env extends BatchEnv {
   MAX_INPLANE?: string;
   /** Bytes of the band of model slabs the streaming segmentation keeps (model grid x patch). */
   MAX_BAND_BYTES?: string;
-  /** Voxel bytes after gunzip of volumes read whole (the label of /v1/synthesize, score crops). */
+  /**
+   * Bytes of a part held in memory: the label of /v1/synthesize (compressed; re-read for each pass),
+   * an image part sent before its label; and the voxel bytes of a volume read whole.
+   */
   MAX_DECOMPRESSED_BYTES?: string;
   /** Voxels of a volume read whole. */
   MAX_VOXELS?: string;
+  /** Working-grid voxels /v1/synthesize plans on (the organ's box) and keeps (the tumors' region). */
+  MAX_SYNTHESIS_VOXELS?: string;
   /** A body that sends no byte for this long is abandoned (408). */
   BODY_IDLE_TIMEOUT_MS?: string;
   /** Longest wait in the one-at-a-time queue before 503 with Retry-After. */
@@ -51,6 +56,7 @@ export interface EdgeConfig {
   maxBandBytes: number;
   maxDecompressedBytes: number;
   maxVoxels: number;
+  maxSynthesisVoxels: number;
   bodyIdleTimeoutMs: number;
   queueWaitMs: number;
   maxQueued: number;
@@ -73,6 +79,8 @@ export const DEFAULT_CONFIG: EdgeConfig = {
   maxBandBytes: 48 * 1024 * 1024,
   maxDecompressedBytes: 48 * 1024 * 1024,
   maxVoxels: 8_000_000,
+  // About 11 bytes per voxel while planning, 14 on the region: 44-56 MB at the limit.
+  maxSynthesisVoxels: 4_000_000,
   bodyIdleTimeoutMs: 30_000,
   queueWaitMs: 120_000,
   maxQueued: 8,
@@ -97,6 +105,7 @@ export function readConfig(env: Env): EdgeConfig {
     maxBandBytes: positive(env.MAX_BAND_BYTES, DEFAULT_CONFIG.maxBandBytes),
     maxDecompressedBytes: positive(env.MAX_DECOMPRESSED_BYTES, DEFAULT_CONFIG.maxDecompressedBytes),
     maxVoxels: positive(env.MAX_VOXELS, DEFAULT_CONFIG.maxVoxels),
+    maxSynthesisVoxels: positive(env.MAX_SYNTHESIS_VOXELS, DEFAULT_CONFIG.maxSynthesisVoxels),
     bodyIdleTimeoutMs: positive(env.BODY_IDLE_TIMEOUT_MS, DEFAULT_CONFIG.bodyIdleTimeoutMs),
     queueWaitMs: positive(env.QUEUE_WAIT_MS, DEFAULT_CONFIG.queueWaitMs),
     maxQueued: positive(env.MAX_QUEUED, DEFAULT_CONFIG.maxQueued),

@@ -1,23 +1,37 @@
 /**
- * POST /v1/synthesize: multipart `image` + `label` + params -> the CT with synthetic tumor(s) and its
- * label, as a zip (default) or multipart/mixed of two .nii.gz files plus a JSON summary. It runs the
- * CLI's synthesis (shared/synthesis/whole-volume.ts: working spacing, then only the change carried
- * back), so body and summary match `freetumor synthesize`; voxels it did not touch keep their exact
- * input value. The volumes are read whole under MAX_VOXELS (not streamed yet).
+ * POST /v1/synthesize: multipart fields + `label` + `image` -> the CT with synthetic tumor(s) and its
+ * label, as a zip (default) or multipart/mixed of two .nii.gz files plus a JSON summary. It is the
+ * CLI's synthesis (`freetumor synthesize`: shared/synthesis/whole-volume.ts) computed as the CT
+ * streams (shared/synthesis/stream-synthesis.ts), so body and summary match the CLI's byte for byte
+ * (the .nii bytes; the gzip framing differs) and a 512 x 512 x 1000 CT fits the 128 MB isolate:
+ *
+ * - the label part is held compressed (MAX_DECOMPRESSED_BYTES) and read slice by slice, once to plan
+ *   the tumors on the organ's box at the working spacing (MAX_SYNTHESIS_VOXELS), then beside the CT,
+ *   then once more for the output label;
+ * - the image part streams through: each synthetic CT slice goes out gzip-compressed as soon as the
+ *   working-grid slabs it takes its change from exist, while the upload goes on.
+ *
+ * Streaming needs the fields (`organ` at least) and `label` before `image` (the client sends them in
+ * that order); a field after the image cannot change a response already under way, so it cuts the
+ * response (logged). An image sent before the label or the organ is held compressed, up to
+ * MAX_DECOMPRESSED_BYTES, and synthesized once the body has ended.
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { zipSync } from 'fflate';
+import { LimitError } from '../../shared/errors.ts';
 import { parseLabelMap } from '../../shared/labels/labelmap.ts';
 import { Rng } from '../../shared/random.ts';
-import { synthesizeVolume } from '../../shared/synthesis/whole-volume.ts';
-import { writeNifti } from '../../shared/volume/nifti.ts';
+import { StreamedSynthesis } from '../../shared/synthesis/stream-synthesis.ts';
+import { TextureBank } from '../../shared/synthesis/texture.ts';
+import { NiftiSliceReader } from '../../shared/volume/nifti-slices.ts';
+import { gzipNiftiSliceStream } from '../../shared/volume/nifti-write-stream.ts';
 import { edgeContext } from '../context.ts';
 import { heavyWork } from '../gate.ts';
 import { ApiError } from '../middleware/errors.ts';
-import { requireMediaType, requirePart } from '../middleware/limits.ts';
+import { requireMediaType } from '../middleware/limits.ts';
 import { boundaryOf, MultipartStream } from '../multipart-stream.ts';
-import { checkDeclaredLength, readNiftiBounded } from '../nifti-input.ts';
+import { checkDeclaredLength, openNiftiBody, sliceLimits } from '../nifti-input.ts';
 import { errorSchema, synthesizeMultipart, synthesizeParamsSchema } from '../schemas.ts';
+import { type ArchiveEntry, multipartStream, zipStream } from '../stream-archive.ts';
 import type { AppEnv } from '../types.ts';
 
 const errors = (description: string) => ({
@@ -25,10 +39,19 @@ const errors = (description: string) => ({
   content: { 'application/json': { schema: errorSchema } },
 });
 
+/**
+ * The texture blocks of this isolate: the CLI's (same seed and sigma pairs, so the same textures)
+ * with a cache sized for the 128 MB isolate instead of the CLI's 512 MB.
+ */
+const TEXTURE_CACHE_BYTES = 16 * 1024 * 1024;
+let textures: TextureBank | null = null;
+
 const route = createRoute({
   method: 'post',
   path: '/v1/synthesize',
   summary: 'Synthesize tumor(s) in an organ of a CT',
+  description:
+    'Send the fields and `label` before `image`: the image then streams through (any size within MAX_BODY_BYTES and MAX_SLICES). An image sent first is held, up to MAX_DECOMPRESSED_BYTES.',
   security: [{ bearer: [] }],
   request: { body: { required: true, content: { 'multipart/form-data': { schema: synthesizeMultipart } } } },
   responses: {
@@ -40,11 +63,16 @@ const route = createRoute({
       },
     },
     400: errors('missing part, bad parameter, label map or NIfTI'),
+    408: errors('the body stalled'),
     413: errors('over a size limit'),
     415: errors('not multipart/form-data'),
     422: errors('grids differ or the organ is empty'),
+    503: errors('the queue is full (Retry-After)'),
   },
 });
+
+const CT_DESCRIPTION = 'freetumor synthetic CT (HU)';
+const LABEL_DESCRIPTION = 'freetumor labels + synthetic tumor';
 
 export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
   const { config } = edgeContext(c.env);
@@ -58,17 +86,35 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
     signal,
   });
   let parts: MultipartStream | null = null;
+  let image: NiftiSliceReader | null = null;
+  let responding = false;
   try {
     if (!c.req.raw.body)
-      throw new ApiError(400, 'missing_part', 'multipart part "image" (a NIfTI file) is required');
+      throw new ApiError(400, 'missing_part', 'multipart part "label" (a NIfTI file) is required');
     parts = new MultipartStream(c.req.raw.body, boundary, config.maxBodyBytes);
     const fields = new Map<string, string>();
-    const files = new Map<string, Uint8Array>();
+    let labelBytes: Uint8Array | null = null;
+    let heldImage: Uint8Array | null = null;
+    let streamedImage: ReadableStream<Uint8Array> | null = null;
+    const held = (what: string) => (e: unknown) => {
+      if ((e as { code?: string }).code === 'too_large')
+        throw new LimitError(what, config.maxDecompressedBytes, 'more');
+      throw e;
+    };
     for (let part = await parts.next(); part; part = await parts.next()) {
       if (part.filename === null) fields.set(part.name, new TextDecoder().decode(await part.bytes(1024)));
-      else if ((part.name === 'image' || part.name === 'label') && !files.has(part.name))
-        files.set(part.name, await part.bytes(config.maxBodyBytes));
-      else await part.body.cancel();
+      else if (part.name === 'label' && !labelBytes)
+        labelBytes = await part.bytes(config.maxDecompressedBytes).catch(held('label part bytes'));
+      else if (part.name === 'image' && !heldImage) {
+        if (labelBytes && fields.has('organ')) {
+          // Everything the synthesis needs came first: the image streams through the response.
+          streamedImage = part.body;
+          break;
+        }
+        heldImage = await part
+          .bytes(config.maxDecompressedBytes)
+          .catch(held('image part bytes before the label part and the organ field (send them first)'));
+      } else await part.body.cancel();
     }
     const parsed = synthesizeParamsSchema.safeParse(Object.fromEntries(fields));
     if (!parsed.success) {
@@ -77,72 +123,99 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
     }
     const params = parsed.data;
     const labelMap = parseLabelMap(params.label_map ?? 'freetumor');
-    // Read whole under the voxel limit: the synthesis below is the CLI's (shared/synthesis/whole-volume.ts).
-    const image = readNiftiBounded(requirePart(files, 'image'), config);
-    files.delete('image');
-    const label = readNiftiBounded(requirePart(files, 'label'), config);
-    files.clear();
-    // The CLI's synthesis, so the body and summary match `freetumor synthesize` (volumeMl, type).
-    const result = synthesizeVolume(
-      image,
-      label,
-      { organ: params.organ, labelMap, type: params.type, count: params.count },
+    if (!labelBytes || labelBytes.byteLength === 0)
+      throw new ApiError(400, 'missing_part', 'multipart part "label" (a NIfTI file) is required');
+    const imageBody = streamedImage ?? (heldImage?.byteLength ? bytesStream(heldImage) : null);
+    if (!imageBody)
+      throw new ApiError(400, 'missing_part', 'multipart part "image" (a NIfTI file) is required');
+    heldImage = null;
+    image = await openNiftiBody(imageBody, config, signal);
+    const label = labelBytes;
+    const openLabel = () =>
+      NiftiSliceReader.open(bytesStream(label), { limits: sliceLimits(config), signal });
+    textures ??= new TextureBank({ maxBytes: TEXTURE_CACHE_BYTES });
+    const synthesis = await StreamedSynthesis.plan(
+      image.info,
+      openLabel,
+      { organ: params.organ, labelMap, type: params.type, count: params.count, textures },
       new Rng(params.seed),
+      { maxVoxels: config.maxSynthesisVoxels },
     );
-    const ctBytes = writeNifti(result.image, { description: 'freetumor synthetic CT (HU)' });
-    const labelBytes = writeNifti(result.label, { description: 'freetumor labels + synthetic tumor' });
-    const summaryBytes = new TextEncoder().encode(JSON.stringify({ seed: params.seed, ...result.summary }));
+    const ct = image;
+    const rest = streamedImage ? parts : null;
+    const entries: ArchiveEntry[] = [
+      {
+        name: 'ct.nii.gz',
+        type: 'application/gzip',
+        open: () =>
+          gzipNiftiSliceStream(ct.info.dims, ct.info.affine, ct.info.datatype, synthesis.ctSlices(ct), {
+            description: CT_DESCRIPTION,
+          }),
+      },
+      {
+        name: 'label.nii.gz',
+        type: 'application/gzip',
+        open: async () => {
+          // The parts after the image: a field there would have changed the synthesis.
+          if (rest) await refuseLateFields(rest);
+          return gzipNiftiSliceStream(
+            synthesis.label.dims,
+            synthesis.label.affine,
+            synthesis.label.datatype,
+            synthesis.labelSlices(),
+            { description: LABEL_DESCRIPTION },
+          );
+        },
+      },
+      {
+        name: 'summary.json',
+        type: 'application/json',
+        open: () => new TextEncoder().encode(JSON.stringify({ seed: params.seed, ...synthesis.summary() })),
+      },
+    ];
+    const parts_ = parts;
+    // The gate stays held until the response has streamed out (or the client left).
+    const onClose = (outcome: string, error?: unknown) => {
+      if (outcome !== 'done') void parts_.cancel();
+      if (outcome === 'error')
+        console.log(JSON.stringify({ event: 'synthesize_stream_failed', error: describe(error) }));
+      releaseGate();
+    };
+    responding = true;
     if (params.format === 'multipart') {
       const boundaryOut = `ft-${crypto.randomUUID()}`;
-      return c.body(
-        multipartMixed(boundaryOut, [
-          ['ct.nii.gz', 'application/gzip', ctBytes],
-          ['label.nii.gz', 'application/gzip', labelBytes],
-          ['summary.json', 'application/json', summaryBytes],
-        ]) as Uint8Array<ArrayBuffer>,
-        200,
-        { 'content-type': `multipart/mixed; boundary=${boundaryOut}` },
-      );
+      return c.body(multipartStream(entries, boundaryOut, { onClose }), 200, {
+        'content-type': `multipart/mixed; boundary=${boundaryOut}`,
+      });
     }
-    // The NIfTI files are gzip already: store them.
-    const zip = zipSync(
-      {
-        'ct.nii.gz': [ctBytes, { level: 0 }],
-        'label.nii.gz': [labelBytes, { level: 0 }],
-        'summary.json': summaryBytes,
-      },
-      { level: 0 },
-    );
-    return c.body(zip as Uint8Array<ArrayBuffer>, 200, {
+    return c.body(zipStream(entries, { onClose }), 200, {
       'content-type': 'application/zip',
       'content-disposition': 'attachment; filename="synthetic.zip"',
     });
   } catch (e) {
+    await image?.cancel();
     await parts?.cancel();
     throw e;
   } finally {
-    releaseGate();
+    if (!responding) releaseGate();
   }
 });
 
-function multipartMixed(boundary: string, parts: Array<[string, string, Uint8Array]>): Uint8Array {
-  const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const [name, type, bytes] of parts) {
-    chunks.push(
-      enc.encode(
-        `--${boundary}\r\ncontent-type: ${type}\r\ncontent-disposition: attachment; filename="${name}"\r\n\r\n`,
-      ),
-      bytes,
-      enc.encode('\r\n'),
-    );
+/** The rest of the body after a streamed image: files are skipped, a field is an error. */
+async function refuseLateFields(parts: MultipartStream): Promise<void> {
+  for (let part = await parts.next(); part; part = await parts.next()) {
+    if (part.filename === null)
+      throw new ApiError(400, 'invalid_argument', `field "${part.name.slice(0, 32)}" after the image part`);
+    await part.body.cancel();
   }
-  chunks.push(enc.encode(`--${boundary}--\r\n`));
-  const out = new Uint8Array(chunks.reduce((n, ch) => n + ch.byteLength, 0));
-  let o = 0;
-  for (const ch of chunks) {
-    out.set(ch, o);
-    o += ch.byteLength;
-  }
-  return out;
+}
+
+/** A code and message for the log line (never voxel data or names). */
+function describe(error: unknown): string {
+  const e = error as { code?: string; name?: string };
+  return e?.code ?? e?.name ?? 'error';
+}
+
+function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
 }

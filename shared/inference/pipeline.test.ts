@@ -3,7 +3,7 @@ import { applyAffine } from '../geometry/affine.ts';
 import { applyReorientation, axcodes } from '../geometry/orientation.ts';
 import { binaryMask, dice } from '../metrics/dice.ts';
 import { type Dims3, makeVolume, type Volume } from '../volume/volume.ts';
-import { segmentVolume } from './pipeline.ts';
+import { cleanTumors, segmentVolume } from './pipeline.ts';
 import { scoreSynthetic } from './quality.ts';
 import { testManifest, thresholdRunner } from './test-helpers.ts';
 
@@ -184,5 +184,33 @@ describe('scoreSynthetic', () => {
     await expect(
       scoreSynthetic(ct, shifted, { segmentor: { manifest: testManifest(), runner: runner() } }),
     ).rejects.toMatchObject({ code: 'invalid_geometry' });
+  });
+});
+
+describe('cleanTumors at the volume faces', () => {
+  // The 6-neighbourhood test must not read across a row end: a tumor on the last column is judged by
+  // its left neighbour, and one on the first column is not judged by the previous row's last voxel.
+  const dims: Dims3 = [6, 4, 3];
+  const at = (i: number, j: number, k: number) => i + dims[0] * (j + dims[1] * k);
+  const affine = Float64Array.of(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1);
+  const options = { organ: 1, tumor: 2, organConstraint: true, minLesionMl: 0 };
+  const organBlock = () => {
+    const labels = new Uint8Array(dims[0] * dims[1] * dims[2]);
+    for (let k = 0; k < 3; k++)
+      for (let j = 0; j < 2; j++) for (let i = 3; i < 5; i++) labels[at(i, j, k)] = 1;
+    return labels;
+  };
+  it('keeps a tumor on the last column that touches the organ on its left', () => {
+    const labels = organBlock();
+    labels[at(5, 1, 1)] = 2;
+    cleanTumors(labels, dims, affine, options);
+    expect(labels[at(5, 1, 1)]).toBe(2);
+  });
+  it('drops a tumor on the first column whose raster predecessor (last column, row above) is organ', () => {
+    const labels = organBlock();
+    labels[at(5, 2, 1)] = 1; // joined to the block diagonally: part of the main organ
+    labels[at(0, 3, 1)] = 2; // raster index just after it, not adjacent
+    cleanTumors(labels, dims, affine, options);
+    expect(labels[at(0, 3, 1)]).toBe(0);
   });
 });

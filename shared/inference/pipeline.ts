@@ -202,7 +202,8 @@ export function cleanTumors(
           const v = i + nx * (j + ny * k);
           const id = cc.labels[v];
           if (id === 0 || touches[id]) continue;
-          const inside = [i > 0, i < nx - 1, j > 0, j < ny - 1, k > 0, k < nz - 1];
+          // Whether each step of `steps` stays inside the volume (+1 needs i < nx - 1, -1 needs i > 0).
+          const inside = [i < nx - 1, i > 0, j < ny - 1, j > 0, k < nz - 1, k > 0];
           for (let s = 0; s < 6; s++) {
             if (inside[s] && main > 0 && organs.labels[v + steps[s]] === main) {
               touches[id] = 1;

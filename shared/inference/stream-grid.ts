@@ -134,27 +134,44 @@ export function planeOffsets(g: StreamGrid, o: number): { lo: Int32Array; hi: In
 }
 
 export interface SlabSampler {
-  /** Plane size of the (unpadded) model slab: model dims along the two plane axes. */
+  /** Size of what `sample` writes: the model dims along the two plane axes, or the rect's. */
   n1: number;
   n2: number;
   /**
-   * Writes model slab `t` (windowed to [0, 1]) into `out` with row stride `stride` (>= n1), from
-   * the storage slices holding its two canonical neighbours (`lo`, `hi`; ignored outside the FOV).
+   * Writes model slab `t` (windowed to [0, 1], or HU with no window) into `out` with row stride
+   * `stride` (>= n1), from the storage slices holding its two canonical neighbours (`lo`, `hi`;
+   * ignored outside the FOV). With a `rect`, only that part of the plane, from `out[0]`.
    */
   sample(t: number, lo: VoxelArray | null, hi: VoxelArray | null, out: Float32Array, stride: number): void;
 }
 
-/** Trilinear sampling of model slabs from storage slices, then the HU window (as `preprocess`). */
-export function slabSampler(g: StreamGrid, window: readonly [number, number]): SlabSampler {
+/** A rectangle of a model plane: first index and count along the two plane axes. */
+export interface PlaneRect {
+  p1: number;
+  n1: number;
+  p2: number;
+  n2: number;
+}
+
+/**
+ * Trilinear sampling of model slabs from storage slices, then the HU window (as `preprocess`); with
+ * `window` null the float32 HU themselves (as `resampleToSpacing` stores them), e.g. for synthesis.
+ */
+export function slabSampler(
+  g: StreamGrid,
+  window: readonly [number, number] | null,
+  rect?: PlaneRect,
+): SlabSampler {
   const a = g.slabAxis;
   const [o1, o2] = g.planeAxes;
   const p1 = planeOffsets(g, o1);
   const p2 = planeOffsets(g, o2);
-  const n1 = g.modelDims[o1];
-  const n2 = g.modelDims[o2];
-  const wLo = window[0];
-  const scale = 1 / (window[1] - window[0]);
-  const fillWindowed = windowOf(0, wLo, scale);
+  const r = rect ?? { p1: 0, n1: g.modelDims[o1], p2: 0, n2: g.modelDims[o2] };
+  const n1 = r.n1;
+  const n2 = r.n2;
+  const wLo = window ? window[0] : 0;
+  const scale = window ? 1 / (window[1] - window[0]) : 1;
+  const fillWindowed = window ? windowOf(0, wLo, scale) : 0;
   const f32 = new Float32Array(1);
   // Per canonical axis (x, y, z): for bit b (0 lo, 1 hi), which slice (slab axis) or offset table.
   return {
@@ -168,22 +185,22 @@ export function slabSampler(g: StreamGrid, window: readonly [number, number]): S
       }
       const wa = tab.w[t];
       for (let q = 0; q < n2; q++) {
-        const b2lo = p2.lo[q];
+        const b2lo = p2.lo[q + r.p2];
         const row = q * stride;
         if (b2lo < 0) {
           out.fill(fillWindowed, row, row + n1);
           continue;
         }
-        const b2hi = p2.hi[q];
-        const w2 = p2.w[q];
+        const b2hi = p2.hi[q + r.p2];
+        const w2 = p2.w[q + r.p2];
         for (let p = 0; p < n1; p++) {
-          const b1lo = p1.lo[p];
+          const b1lo = p1.lo[p + r.p1];
           if (b1lo < 0) {
             out[row + p] = fillWindowed;
             continue;
           }
-          const b1hi = p1.hi[p];
-          const w1 = p1.w[p];
+          const b1hi = p1.hi[p + r.p1];
+          const w1 = p1.w[p + r.p1];
           let v: number;
           if (a === 2) {
             // x = plane axis 1, y = plane axis 2, z = slab.
@@ -227,7 +244,7 @@ export function slabSampler(g: StreamGrid, window: readonly [number, number]): S
           }
           // Rounded to float32 first, as the resampled volume is stored before windowing.
           f32[0] = v;
-          out[row + p] = windowOf(f32[0], wLo, scale);
+          out[row + p] = window ? windowOf(f32[0], wLo, scale) : f32[0];
         }
       }
     },

@@ -18,7 +18,14 @@ import { inputPlaneMap, modelRaster, modelSlabOf, type StreamGrid } from './stre
  */
 type Packed = Int32Array | Uint8Array;
 
-function pack(data: Uint8Array | Int32Array): { packed: Packed; raw: boolean; bytes: number } {
+/** A plane kept run-length coded (or raw when that is smaller). */
+export interface PackedPlane {
+  packed: Packed;
+  raw: boolean;
+  bytes: number;
+}
+
+export function packPlane(data: Uint8Array | Int32Array): PackedPlane {
   let runs = 1;
   for (let v = 1; v < data.length; v++) if (data[v] !== data[v - 1]) runs++;
   if (runs * 2 > data.length / (data instanceof Uint8Array ? 8 : 2)) {
@@ -38,7 +45,7 @@ function pack(data: Uint8Array | Int32Array): { packed: Packed; raw: boolean; by
   return { packed: out, raw: false, bytes: out.byteLength };
 }
 
-function unpackPlane(p: { packed: Packed; raw: boolean }, into: Uint8Array | Int32Array): void {
+export function unpackPlane(p: { packed: Packed; raw: boolean }, into: Uint8Array | Int32Array): void {
   if (p.raw) {
     into.set(p.packed);
     return;
@@ -95,6 +102,9 @@ export class ModelLabelStore {
   private prevLabels: Uint8Array | null = null;
   private counted: number[] = new Array(256).fill(0);
   private lesionList: Lesion[] = [];
+  /** The lesion components of the input grid once `output()` is exhausted, and their ids by root. */
+  private lesionCC: PlaneComponents | null = null;
+  private lesionRank = new Map<number, number>();
   private readonly n1: number;
   private readonly n2: number;
 
@@ -109,7 +119,7 @@ export class ModelLabelStore {
   }
 
   add(t: number, labels: Uint8Array): void {
-    const packed = pack(labels);
+    const packed = packPlane(labels);
     this.labels.set(t, packed);
     this.storedBytes += packed.bytes;
     const { organ, tumor } = this.classes;
@@ -128,7 +138,7 @@ export class ModelLabelStore {
         }
       }
       if (anyOrgan) {
-        const ids = pack(ol);
+        const ids = packPlane(ol);
         this.organIds.set(t, ids);
         this.storedBytes += ids.bytes;
       }
@@ -144,7 +154,7 @@ export class ModelLabelStore {
       }
     }
     if (any) {
-      const ids = pack(tl);
+      const ids = packPlane(tl);
       this.tumorIds.set(t, ids);
       this.storedBytes += ids.bytes;
     }
@@ -234,31 +244,19 @@ export class ModelLabelStore {
     return labels;
   }
 
+  /**
+   * The mask's storage slices (class ids, i + nx * j), first to last, with the class counts and the
+   * lesion components (26-connected tumor voxels on the input grid) taken as they go out. Call once;
+   * each slice is valid until the next one is taken.
+   */
   *output(): Generator<Uint8Array> {
     const g = this.g;
     const [nx, ny, nz] = g.inputDims;
-    const map = inputPlaneMap(g);
-    const out = new Uint8Array(nx * ny);
     const tumor = this.classes.tumor;
     const lesionCC = tumor === null ? null : new PlaneComponents(nx, ny, 3);
     const counts = new Array(256).fill(0);
-    let cachedT = -2;
-    const cached = new Uint8Array(this.n1 * this.n2);
-    const ids = new Int32Array(this.n1 * this.n2);
-    for (let k = 0; k < nz; k++) {
-      const t = modelSlabOf(g, k);
-      if (t < 0) out.fill(0);
-      else {
-        if (t !== cachedT) {
-          this.slab(t, cached, ids);
-          cachedT = t;
-        }
-        const src = cached;
-        for (let v = 0; v < out.length; v++) {
-          const m = map[v];
-          out[v] = m < 0 ? 0 : src[m];
-        }
-      }
+    let k = 0;
+    for (const out of this.maskSlices()) {
       for (let v = 0; v < out.length; v++) counts[out[v]]++;
       if (lesionCC && tumor !== null) {
         const labels = lesionCC.push(out, tumor);
@@ -270,25 +268,81 @@ export class ModelLabelStore {
           lesionCC.addSum(l, 2, k);
         }
       }
+      // Complete before the last slice is handed out: a consumer that takes exactly nz slices
+      // never resumes the generator past it.
+      if (++k === nz) this.finishOutput(counts, lesionCC);
       yield out;
     }
+  }
+
+  private finishOutput(counts: number[], lesionCC: PlaneComponents | null): void {
     this.counted = counts;
-    if (lesionCC) {
-      const ml = voxelMl(g.inputAffine);
-      const comps = lesionCC.components();
-      comps.sort((x, y) => y.size - x.size || x.root - y.root);
-      this.lesionList = comps.map((c) => {
-        const centre = applyAffine(g.inputAffine, [
-          c.sums[0] / c.size,
-          c.sums[1] / c.size,
-          c.sums[2] / c.size,
-        ]);
-        return {
-          voxels: c.size,
-          volumeMl: c.size * ml,
-          centroidMm: centre.map((x) => Math.round(x * 100) / 100) as Lesion['centroidMm'],
-        };
-      });
+    if (!lesionCC) return;
+    const g = this.g;
+    const ml = voxelMl(g.inputAffine);
+    const comps = lesionCC.components();
+    comps.sort((x, y) => y.size - x.size || x.root - y.root);
+    this.lesionCC = lesionCC;
+    this.lesionRank = new Map(comps.map((c, i) => [c.root, i + 1]));
+    this.lesionList = comps.map((c) => {
+      const centre = applyAffine(g.inputAffine, [c.sums[0] / c.size, c.sums[1] / c.size, c.sums[2] / c.size]);
+      return {
+        voxels: c.size,
+        volumeMl: c.size * ml,
+        centroidMm: centre.map((x) => Math.round(x * 100) / 100) as Lesion['centroidMm'],
+      };
+    });
+  }
+
+  /**
+   * The same storage slices again, after `output()` was exhausted, each with the lesion id of every
+   * voxel (1..n in the order of `lesions()`, 0 off the tumor): for a second pass over the CT that needs
+   * the final mask (statistics, preview) without holding it. The lesion ids come from relabelling
+   * each slice as `output()` did (the same provisional labels) and resolving them with its finished
+   * union-find. Both arrays are valid until the next slice is taken.
+   */
+  *replay(): Generator<{ mask: Uint8Array; lesions: Int32Array | null }> {
+    const [nx, ny] = this.g.inputDims;
+    const tumor = this.classes.tumor;
+    const final = this.lesionCC;
+    if (tumor !== null && !final) throw new Error('internal: replay() before output() gave its last slice');
+    const relabel = tumor === null ? null : new PlaneComponents(nx, ny);
+    const ids = new Int32Array(nx * ny);
+    const rank = this.lesionRank;
+    for (const mask of this.maskSlices()) {
+      if (!relabel || !final || tumor === null) {
+        yield { mask, lesions: null };
+        continue;
+      }
+      const labels = relabel.push(mask, tumor);
+      for (let v = 0; v < labels.length; v++) ids[v] = labels[v] ? (rank.get(final.find(labels[v])) ?? 0) : 0;
+      yield { mask, lesions: ids };
+    }
+  }
+
+  /** The cleaned class ids of each storage slice, nearest back from the model grid (one reused buffer). */
+  private *maskSlices(): Generator<Uint8Array> {
+    const g = this.g;
+    const [nx, ny, nz] = g.inputDims;
+    const map = inputPlaneMap(g);
+    const out = new Uint8Array(nx * ny);
+    let cachedT = -2;
+    const cached = new Uint8Array(this.n1 * this.n2);
+    const ids = new Int32Array(this.n1 * this.n2);
+    for (let k = 0; k < nz; k++) {
+      const t = modelSlabOf(g, k);
+      if (t < 0) out.fill(0);
+      else {
+        if (t !== cachedT) {
+          this.slab(t, cached, ids);
+          cachedT = t;
+        }
+        for (let v = 0; v < out.length; v++) {
+          const m = map[v];
+          out[v] = m < 0 ? 0 : cached[m];
+        }
+      }
+      yield out;
     }
   }
 

@@ -51,6 +51,12 @@ export interface StreamSegmentation {
   classVoxels(): number[];
   /** Tumor components on the input grid, largest first (complete after `slices()`). */
   lesions(): Lesion[];
+  /**
+   * The mask's storage slices once more (after `slices()` was exhausted), with each voxel's lesion id
+   * (1..n in the order of `lesions()`): a second pass over the CT with the final mask, without
+   * holding the mask (statistics, preview).
+   */
+  replay(): Generator<{ mask: Uint8Array; lesions: Int32Array | null }>;
   stats: { windows: number; storedBytes: number; bandBytes: number };
 }
 
@@ -144,6 +150,7 @@ export async function segmentSliceStream(
     slices: () => store.output(),
     classVoxels: () => store.counts(),
     lesions: () => store.lesions(),
+    replay: () => store.replay(),
     stats: { windows: band.windowsRun, storedBytes: store.storedBytes, bandBytes: need },
   };
 }

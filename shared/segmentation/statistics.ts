@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { applyAffine } from '../geometry/affine.ts';
 import { connectedComponents } from '../labels/components.ts';
 import { voxelMl } from '../metrics/dice.ts';
-import type { Volume } from '../volume/volume.ts';
+import type { Affine, Dims3, Volume } from '../volume/volume.ts';
 import type { Structure } from './structures.ts';
 
 const vec3 = z.tuple([z.number(), z.number(), z.number()]);
@@ -58,65 +58,142 @@ const round = (x: number, digits: number) => {
   return Math.round(x * f) / f;
 };
 
-/** Statistics of `mask` (class ids) over `image` (HU, same grid). */
-export function segmentationStatistics(
-  image: Volume,
-  mask: Volume<Uint8Array>,
-  structures: Structure[],
-  context: { model: { name: string; version: string }; organ: string },
-): SegmentationStatistics {
-  if (image.data.length !== mask.data.length) throw new RangeError('image and mask grids differ');
-  const ml = voxelMl(mask.affine);
-  const n = 256;
-  const count = new Float64Array(n);
-  const sum = new Float64Array(n);
-  const sumSq = new Float64Array(n);
-  const min = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
-  const max = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
-  const m = mask.data;
-  const img = image.data;
-  for (let v = 0; v < m.length; v++) {
-    const c = m[v];
-    if (c === 0) continue;
-    const hu = img[v];
-    count[c]++;
-    sum[c] += hu;
-    sumSq[c] += hu * hu;
-    if (hu < min[c]) min[c] = hu;
-    if (hu > max[c]) max[c] = hu;
+/**
+ * Per class id: voxel count and the HU sum, sum of squares, minimum and maximum, added voxel by
+ * voxel in raster order (whole volumes, or storage slices in order: the same sums either way).
+ */
+export class StructureAccumulator {
+  readonly count = new Float64Array(256);
+  readonly sum = new Float64Array(256);
+  readonly sumSq = new Float64Array(256);
+  readonly min = new Float64Array(256).fill(Number.POSITIVE_INFINITY);
+  readonly max = new Float64Array(256).fill(Number.NEGATIVE_INFINITY);
+
+  add(hu: ArrayLike<number>, mask: ArrayLike<number>): void {
+    const { count, sum, sumSq, min, max } = this;
+    for (let v = 0; v < mask.length; v++) {
+      const c = mask[v];
+      if (c === 0) continue;
+      const x = hu[v];
+      count[c]++;
+      sum[c] += x;
+      sumSq[c] += x * x;
+      if (x < min[c]) min[c] = x;
+      if (x > max[c]) max[c] = x;
+    }
   }
-  const structureStats = structures.map((s) => {
-    const k = count[s.classId];
-    const mean = k > 0 ? sum[s.classId] / k : 0;
-    const variance = k > 0 ? Math.max(0, sumSq[s.classId] / k - mean * mean) : 0;
-    return {
-      classId: s.classId,
-      name: s.name,
-      voxels: k,
-      volumeMl: k * ml,
-      hu:
-        k > 0
-          ? {
-              mean: round(mean, 2),
-              sd: round(Math.sqrt(variance), 2),
-              min: min[s.classId],
-              max: max[s.classId],
-            }
-          : null,
-    };
-  });
+
+  structures(structures: Structure[], ml: number): SegmentationStatistics['structures'] {
+    return structures.map((s) => {
+      const k = this.count[s.classId];
+      const mean = k > 0 ? this.sum[s.classId] / k : 0;
+      const variance = k > 0 ? Math.max(0, this.sumSq[s.classId] / k - mean * mean) : 0;
+      return {
+        classId: s.classId,
+        name: s.name,
+        voxels: k,
+        volumeMl: k * ml,
+        hu:
+          k > 0
+            ? {
+                mean: round(mean, 2),
+                sd: round(Math.sqrt(variance), 2),
+                min: this.min[s.classId],
+                max: this.max[s.classId],
+              }
+            : null,
+      };
+    });
+  }
+}
+
+interface StatisticsContext {
+  model: { name: string; version: string };
+  organ: string;
+}
+
+function assemble(
+  acc: StructureAccumulator,
+  structures: Structure[],
+  context: StatisticsContext,
+  dims: Dims3,
+  affine: Affine,
+  lesions: LesionStatistics[],
+): SegmentationStatistics {
+  const ml = voxelMl(affine);
   const organ = structures.find((s) => s.kind === 'organ');
   const tumor = structures.find((s) => s.kind === 'tumor');
   return {
     model: context.model,
     organ: context.organ,
-    dims: [...mask.dims],
+    dims: [...dims],
     voxelMl: ml,
-    organVoxels: organ ? count[organ.classId] : 0,
-    tumorVoxels: tumor ? count[tumor.classId] : 0,
-    structures: structureStats,
-    lesions: tumor ? lesionStatistics(image, mask, tumor.classId) : [],
+    organVoxels: organ ? acc.count[organ.classId] : 0,
+    tumorVoxels: tumor ? acc.count[tumor.classId] : 0,
+    structures: acc.structures(structures, ml),
+    lesions,
   };
+}
+
+/** Statistics of `mask` (class ids) over `image` (HU, same grid). */
+export function segmentationStatistics(
+  image: Volume,
+  mask: Volume<Uint8Array>,
+  structures: Structure[],
+  context: StatisticsContext,
+): SegmentationStatistics {
+  if (image.data.length !== mask.data.length) throw new RangeError('image and mask grids differ');
+  const acc = new StructureAccumulator();
+  acc.add(image.data, mask.data);
+  const tumor = structures.find((s) => s.kind === 'tumor');
+  const lesions = tumor ? lesionStatistics(image, mask, tumor.classId) : [];
+  return assemble(acc, structures, context, mask.dims, mask.affine, lesions);
+}
+
+/** A lesion's geometry, known before the CT is read (the streaming segmentation's lesions). */
+export interface LesionGeometry {
+  voxels: number;
+  volumeMl: number;
+  centroidMm: [number, number, number];
+}
+
+/**
+ * segmentationStatistics for a CT read storage slice by storage slice: `add` each HU slice with its
+ * mask slice and lesion ids (1..n in the order of `lesions`, largest first), then `result`. The sums
+ * run in raster order, as the whole-volume function's, so both give the same numbers.
+ */
+export class StreamingStatistics {
+  private readonly acc = new StructureAccumulator();
+  private readonly lesionHu: Float64Array;
+  private readonly lesions: LesionGeometry[];
+  private readonly structures: Structure[];
+
+  constructor(structures: Structure[], lesions: LesionGeometry[]) {
+    this.structures = structures;
+    this.lesions = lesions;
+    this.lesionHu = new Float64Array(lesions.length + 1);
+  }
+
+  add(hu: ArrayLike<number>, mask: ArrayLike<number>, lesionIds: ArrayLike<number> | null): void {
+    this.acc.add(hu, mask);
+    if (!lesionIds) return;
+    const s = this.lesionHu;
+    for (let v = 0; v < lesionIds.length; v++) {
+      const id = lesionIds[v];
+      if (id !== 0) s[id] += hu[v];
+    }
+  }
+
+  result(context: StatisticsContext, dims: Dims3, affine: Affine): SegmentationStatistics {
+    const lesions = this.lesions.map((l, i) => ({
+      voxels: l.voxels,
+      volumeMl: l.volumeMl,
+      centroidMm: l.centroidMm,
+      huMean: round(this.lesionHu[i + 1] / l.voxels, 2),
+      id: i + 1,
+    }));
+    return assemble(this.acc, this.structures, context, dims, affine, lesions);
+  }
 }
 
 /** 26-connected components of `tumorClass`, largest first, with volume, centroid and mean HU. */

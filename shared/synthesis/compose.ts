@@ -20,7 +20,7 @@ export function drawDifference(rng: Rng): number {
 
 export function applyDifference(
   image: Float32Array,
-  plan: SynthesisPlan,
+  plan: Pick<SynthesisPlan, 'weight' | 'region' | 'dims'>,
   difference: number | Float32Array,
   mode: CompositionMode = 'darken',
 ): Float32Array {

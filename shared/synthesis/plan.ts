@@ -303,7 +303,11 @@ function copyRegion(mask: Uint8Array, dims: Dims3, region: Region): Float32Array
 }
 
 /** Calls fn(index) for every voxel of tumor `n` that is in the tumor mask. */
-export function forEachTumorVoxel(plan: SynthesisPlan, n: number, fn: (index: number) => void): void {
+export function forEachTumorVoxel(
+  plan: Pick<SynthesisPlan, 'shapes' | 'dims' | 'tumorMask'>,
+  n: number,
+  fn: (index: number) => void,
+): void {
   const { origin, shape } = plan.shapes[n];
   const [nx, ny, nz] = plan.dims;
   const [sx, sy, sz] = shape.dims;

@@ -24,7 +24,7 @@ export interface TumorSummary {
 
 /** `hu` is the working-grid CT in HU; `deltaHu` the change the synthesis made there. */
 export function summarizeTumors(
-  plan: SynthesisPlan,
+  plan: Pick<SynthesisPlan, 'tumors' | 'shapes' | 'dims' | 'tumorMask'>,
   affine: Affine,
   hu: ArrayLike<number>,
   deltaHu: Float32Array,

@@ -3,20 +3,30 @@
  * models made by the project's own builder and exporter, every route, auth, limits and errors, and
  * the isolate's memory. One bundle and one Worker for the whole file (ORT's start-up is the slow part).
  */
-import { readFile } from 'node:fs/promises';
+
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { unzipSync } from 'fflate';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, unzipSync } from 'fflate';
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrtRunner, type OrtModule } from '../../shared/inference/ort-runner.ts';
 import { segmentVolume } from '../../shared/inference/segment.ts';
+import { parseLabelMap } from '../../shared/labels/labelmap.ts';
 import { generatePhantom } from '../../shared/phantom/phantom.ts';
+import { Rng } from '../../shared/random.ts';
+import type { SynthesisType } from '../../shared/synthesis/tumors.ts';
+import { synthesizeVolume } from '../../shared/synthesis/whole-volume.ts';
 import { gzip } from '../../shared/volume/gzip.ts';
 import { readNifti, writeNifti } from '../../shared/volume/nifti.ts';
 import { makeVolume, type Volume } from '../../shared/volume/volume.ts';
 import { TOTALSEG_CT, TOTALSEG_SEG } from '../shared-data.ts';
 import { buildModelFixture, type ModelFixture, publish } from './fixtures.ts';
-import { bearer, buildWorker, encodeForm, isolateHeap, KEYS, startWorker } from './harness.ts';
+import { bearer, buildWorker, encodeForm, isolateHeap, KEYS, ROOT, startWorker } from './harness.ts';
+
+const BIN = join(ROOT, 'bin/freetumor.js');
 
 const INSPECTOR_PORT = 9_400 + (process.pid % 500);
 const MiB = 1024 * 1024;
@@ -82,6 +92,41 @@ async function rawPost(
 }
 
 /** A small LPS-oriented phantom (cropped, 6 mm): geometry must come back exactly. */
+/**
+ * The Worker's synthesis against the CLI's (synthesizeVolume, what `freetumor synthesize` runs) on
+ * the same files and seed: the .nii bytes of CT and label and the summary; returns the summary.
+ */
+function expectCliSynthesis(
+  files: Record<string, Uint8Array>,
+  ct: Uint8Array,
+  label: Uint8Array,
+  p: { organ: 'liver'; seed: number; labelMap?: string; type?: SynthesisType },
+): Json {
+  const whole = synthesizeVolume(
+    readNifti(ct),
+    readNifti(label),
+    { organ: p.organ, labelMap: parseLabelMap(p.labelMap ?? 'freetumor'), type: p.type ?? 'random' },
+    new Rng(p.seed),
+  );
+  const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+  const description = { ct: 'freetumor synthetic CT (HU)', label: 'freetumor labels + synthetic tumor' };
+  expect(
+    same(
+      gunzipSync(files['ct.nii.gz']),
+      writeNifti(whole.image, { gzip: false, description: description.ct }),
+    ),
+  ).toBe(true);
+  expect(
+    same(
+      gunzipSync(files['label.nii.gz']),
+      writeNifti(whole.label, { gzip: false, description: description.label }),
+    ),
+  ).toBe(true);
+  const summary = JSON.parse(new TextDecoder().decode(files['summary.json']));
+  expect(summary).toEqual({ seed: p.seed, ...whole.summary });
+  return summary;
+}
+
 let phantomCache: ReturnType<typeof makePhantomInputs> | null = null;
 function phantomInputs() {
   phantomCache ??= makePhantomInputs();
@@ -242,9 +287,46 @@ describe('edge API in workerd', () => {
     expect(names).toEqual(['ct.nii.gz', 'label.nii.gz', 'summary.json']);
     expect(text.trimEnd().endsWith(`--${boundary}--`)).toBe(true);
 
+    // The image first: held (compressed) until the body ends, then synthesized.
     const zip = await multipart('/v1/synthesize', { image: ct, label, organ: 'liver', seed: '3' });
     const files = unzipSync(new Uint8Array(await zip.arrayBuffer()));
-    const summary = JSON.parse(new TextDecoder().decode(files['summary.json']));
+    const summary = expectCliSynthesis(files, ct, label, { organ: 'liver', seed: 3 });
+    // Fields and label first: the image streams through; the same bytes.
+    const streamed = await multipart('/v1/synthesize', { organ: 'liver', seed: '3', label, image: ct });
+    expect(streamed.status).toBe(200);
+    expectCliSynthesis(unzipSync(new Uint8Array(await streamed.arrayBuffer())), ct, label, {
+      organ: 'liver',
+      seed: 3,
+    });
+    // And the CLI process itself: the same CT, label and summary (its summary adds the time).
+    const dir = await mkdtemp(join(tmpdir(), 'ft-edge-synth-'));
+    try {
+      await writeFile(join(dir, 'ct.nii.gz'), ct);
+      await writeFile(join(dir, 'label.nii.gz'), label);
+      const cli = spawnSync(
+        process.execPath,
+        [BIN, 'synthesize', '--image', join(dir, 'ct.nii.gz'), '--label', join(dir, 'label.nii.gz')].concat([
+          '--organ',
+          'liver',
+          '--seed',
+          '3',
+          '--out',
+          join(dir, 'out'),
+        ]),
+        { encoding: 'utf8' },
+      );
+      expect(cli.status).toBe(0);
+      for (const f of ['ct.nii.gz', 'label.nii.gz'])
+        expect(
+          Buffer.from(gunzipSync(files[f])).equals(gunzipSync(await readFile(join(dir, 'out', f)))),
+        ).toBe(true);
+      const { seconds: _, ...cliSummary } = JSON.parse(
+        await readFile(join(dir, 'out', 'summary.json'), 'utf8'),
+      );
+      expect(summary).toEqual(cliSummary);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2, type: 'random' });
     expect(summary.inputTumorVoxels).toBeGreaterThan(0);
     // The CLI's summary: every tumor has its volume in ml.
@@ -269,6 +351,25 @@ describe('edge API in workerd', () => {
     expect(s.accepted).toBe(s.detection >= s.threshold.detection);
   });
 
+  it('cuts a streamed synthesis when a field follows the image (it would have changed the result)', async () => {
+    const { ct, label } = phantomInputs();
+    logs.length = 0;
+    const res = await multipart('/v1/synthesize', { organ: 'liver', label, image: ct, seed: '5' });
+    expect(res.status).toBe(200);
+    const body = await res.arrayBuffer().then(
+      (b) => new Uint8Array(b),
+      () => null,
+    );
+    // Either the transfer fails or what arrived is not a whole archive: never a silent success.
+    if (body) expect(() => unzipSync(body)).toThrow();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(true);
+    // The gate was released: the next request is served.
+    const ok = await multipart('/v1/synthesize', { organ: 'liver', seed: '5', label, image: ct });
+    expect(ok.status).toBe(200);
+    expect(Object.keys(unzipSync(new Uint8Array(await ok.arrayBuffer())))).toHaveLength(3);
+  });
+
   describe.skipIf(!TOTALSEG_CT || !TOTALSEG_SEG)('real 3 mm CT (TotalSegmentator example)', () => {
     it('segments it within the memory budget', async () => {
       const ct = new Uint8Array(await readFile(TOTALSEG_CT!));
@@ -285,7 +386,8 @@ describe('edge API in workerd', () => {
       const ct = new Uint8Array(await readFile(TOTALSEG_CT!));
       const seg = new Uint8Array(await readFile(TOTALSEG_SEG!));
       const params = { organ: 'liver', label_map: 'liver=5,liver_tumor=200', type: 'medium', seed: '7' };
-      const send = () => multipart('/v1/synthesize', { image: ct, label: seg, ...params });
+      // Fields, label, then the image (streamed through).
+      const send = () => multipart('/v1/synthesize', { ...params, label: seg, image: ct });
       const res = await send();
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/zip');
@@ -309,6 +411,12 @@ describe('edge API in workerd', () => {
       }
       expect(tumor).toBe(summary.inputTumorVoxels);
       expect(changedOutside).toBe(0);
+      expectCliSynthesis(files, ct, seg, {
+        organ: 'liver',
+        labelMap: 'liver=5,liver_tumor=200',
+        type: 'medium',
+        seed: 7,
+      });
       const again = new Uint8Array(await (await send()).arrayBuffer());
       // Same seed, same tumor (compared as voxels: the gzip header carries a time stamp).
       expect(readNifti(unzipSync(again)['label.nii.gz']).data).toEqual(outLabel.data);

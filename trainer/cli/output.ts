@@ -1,8 +1,10 @@
 /**
  * Shared CLI plumbing: results to stdout (JSON or text), logs to stderr, usage errors.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Writable } from 'node:stream';
 import { FreeTumorError } from '../../shared/errors.ts';
 
 /** A usage or input error the CLI reports as one line with exit code 2. */
@@ -41,6 +43,19 @@ export async function writeOutput(path: string, bytes: Uint8Array | string): Pro
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, bytes);
+  await rename(tmp, path);
+}
+
+/** writeOutput for bytes that stream (a mask written slice by slice): temp file + rename as well. */
+export async function writeOutputStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await stream.pipeTo(Writable.toWeb(createWriteStream(tmp)) as WritableStream<Uint8Array>);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
   await rename(tmp, path);
 }
 

@@ -12,7 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { decode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom } from '../../shared/phantom/phantom.ts';
-import { segmentationStatisticsSchema } from '../../shared/segmentation/statistics.ts';
+import { renderSegmentPreviewPng } from '../../shared/segmentation/preview.ts';
+import {
+  segmentationStatistics,
+  segmentationStatisticsSchema,
+} from '../../shared/segmentation/statistics.ts';
+import { maskStructures } from '../../shared/segmentation/structures.ts';
 import { readNifti, writeNifti } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
 import { flipXY, hasPydicom, PYTHON, readWithPydicom, writeSeries } from '../../test/dicom/fixtures.ts';
@@ -92,6 +97,21 @@ describe('freetumor segment outputs', () => {
     );
     expect(readFileSync(join(dir, 'nifti', 'mask.ctbl'), 'utf8')).toContain('1 liver 221 130 101 255');
     expectStatisticsAgree(join(dir, 'nifti', 'stats.json'), mask, ct.data);
+    // The NIfTI path streams (a second pass over the CT for these): the same statistics and preview
+    // as the whole-volume functions on the written mask and the CT file, to the last digit and pixel.
+    const ctRead = readNifti(readFileSync(phantomCt()));
+    const structures = maskStructures(['background', 'organ', 'tumor'], 'liver');
+    const stats = JSON.parse(readFileSync(join(dir, 'nifti', 'stats.json'), 'utf8'));
+    const whole = segmentationStatistics(ctRead, mask as Volume<Uint8Array>, structures, {
+      model: { name: stats.model.name, version: stats.model.version },
+      organ: 'liver',
+    });
+    expect(stats).toEqual(segmentationStatisticsSchema.parse(whole));
+    const wholePng = renderSegmentPreviewPng(ctRead, mask as Volume<Uint8Array>, structures, {
+      focusMm: whole.lesions[0]?.centroidMm,
+      window: [-175, 250],
+    });
+    expect(readFileSync(join(dir, 'nifti', 'preview.png')).equals(Buffer.from(wholePng))).toBe(true);
     const png = decode(readFileSync(join(dir, 'nifti', 'preview.png')));
     expect(png.width).toBeGreaterThan(png.height);
     const summary = JSON.parse(r.stdout);

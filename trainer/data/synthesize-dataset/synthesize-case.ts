@@ -9,6 +9,7 @@
 import { isFreeTumorError } from '../../../shared/errors.ts';
 import { boundingBox, cropOrPad } from '../../../shared/geometry/crop.ts';
 import { type QualityScore, type ScoringModel, scoreSynthetic } from '../../../shared/inference/quality.ts';
+import { type Box, qcCropBox } from '../../../shared/inference/quality-crop.ts';
 import type { OnnxRunner } from '../../../shared/inference/runner.ts';
 import { type OrganName, parseLabelMap } from '../../../shared/labels/labelmap.ts';
 import type { ModelManifest } from '../../../shared/model/manifest.ts';
@@ -60,28 +61,28 @@ export type VariantOutcome =
   | { ok: false; code: string; message: string };
 
 /**
- * The part of the CT the QC models look at: the synthetic tumor's box with half a model patch (in
- * mm) on each side, so that a window centred on the tumor sees its full context. The reference's
- * offline scripts likewise score a crop (the labels' box padded to at least 96 voxels), not the
+ * The part of the CT the QC models look at: the synthetic tumor's box grown by the QC crop rule of
+ * shared/inference/quality-crop.ts (half a model patch in mm on each side, at least one patch), the
+ * crop the Worker's /v1/score scores. The reference's offline scripts likewise score a crop, not the
  * whole CT; the rule applied to the scores is the one in shared/inference/quality.ts.
  */
 function scoringCrop(image: Volume, mask: Volume, models: SynthesisModels): { image: Volume; mask: Volume } {
-  const box = boundingBox(mask.data, mask.dims);
-  if (!box) return { image, mask };
-  let marginMm = 0;
-  for (const m of [models.segmentor, models.discriminator]) {
-    if (!m) continue;
-    const p = m.manifest.preprocessing;
-    for (let a = 0; a < 3; a++) marginMm = Math.max(marginMm, (p.patchSize[a] * p.spacing[a]) / 2);
-  }
-  const start = [0, 0, 0] as Dims3;
-  const size = [0, 0, 0] as Dims3;
-  for (let a = 0; a < 3; a++) {
-    const spacing = Math.hypot(image.affine[a], image.affine[4 + a], image.affine[8 + a]);
-    const margin = Math.ceil(marginMm / spacing);
-    start[a] = Math.max(0, box.start[a] - margin);
-    size[a] = Math.min(image.dims[a], box.start[a] + box.size[a] + margin) - start[a];
-  }
+  const bb = boundingBox(mask.data, mask.dims);
+  if (!bb) return { image, mask };
+  const manifests = [models.segmentor?.manifest, models.discriminator?.manifest].filter(
+    (m): m is ModelManifest => m !== undefined,
+  );
+  const tumor: Box = [
+    bb.start[0],
+    bb.start[0] + bb.size[0] - 1,
+    bb.start[1],
+    bb.start[1] + bb.size[1] - 1,
+    bb.start[2],
+    bb.start[2] + bb.size[2] - 1,
+  ];
+  const box = qcCropBox(image.dims, image.affine, tumor, manifests);
+  const start: Dims3 = [box[0], box[2], box[4]];
+  const size: Dims3 = [box[1] - box[0] + 1, box[3] - box[2] + 1, box[5] - box[4] + 1];
   return { image: cropOrPad(image, start, size), mask: cropOrPad(mask, start, size) };
 }
 
