@@ -125,7 +125,9 @@ describe('synthesize: statistics per type', () => {
     // A list restricts the draw to its types.
     const listed = new Set<string>();
     for (let s = 0; s < 12; s++)
-      listed.add(planSynthesis(organ, { type: ['tiny', 'small'], textures: bank }, new Rng(s)).tumors[0].type);
+      listed.add(
+        planSynthesis(organ, { type: ['tiny', 'small'], textures: bank }, new Rng(s)).tumors[0].type,
+      );
     expect([...listed].sort()).toEqual(['small', 'tiny']);
     expect(() => planSynthesis(organ, { type: [] }, new Rng(1))).toThrow('non-empty list');
     expect(planSynthesis(organ, { type: 'small', count: 2, textures: bank }, new Rng(1)).tumors).toHaveLength(
