@@ -5,7 +5,7 @@
  * how many of them are air, HU < -500), missed organ voxels, and the false-positive lesions by
  * size and by whether they lie inside the true organ.
  *
- *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.25]
+ *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.5]
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -24,7 +24,7 @@ const { values } = parseArgs({
     run: { type: 'string' },
     demo: { type: 'string' },
     precision: { type: 'string', default: 'int8' },
-    overlap: { type: 'string', default: '0.25' },
+    overlap: { type: 'string', default: '0.5' },
     checkpoint: { type: 'string', default: 'best' },
   },
 });

@@ -1,5 +1,5 @@
 /**
- * Scores a trained run folder the way the demo does: export (int8, best checkpoint, overlap 0.25)
+ * Scores a trained run folder the way the demo does: export (int8, best checkpoint, overlap 0.5)
  * and run the deployed pipeline (shared/inference) on a demo output's held-out phantoms.
  * For recipe experiments on a run that a demo (or `freetumor train`) left behind.
  *
@@ -36,7 +36,7 @@ try {
     quantize: 'int8',
     checkpoint: values.checkpoint === 'last' ? 'last' : 'best',
     roles: ['segmentor'],
-    overlap: 0.25,
+    overlap: 0.5,
   });
   const c = await compareSegmentors([{ name: values.run, dir }], cases, 'liver', (m) => console.log(m));
   for (const l of c.lesions) {
