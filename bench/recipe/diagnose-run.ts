@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { segmentVolume } from '../../shared/inference/pipeline.ts';
 import { connectedComponents } from '../../shared/labels/components.ts';
+import { generatePhantom } from '../../shared/phantom/phantom.ts';
+import { STRUCTURE_NAMES } from '../../shared/phantom/structures.ts';
 import { readNifti } from '../../shared/volume/nifti.ts';
 import { readReference } from '../../trainer/demo/evaluation.ts';
 import { exportRun } from '../../trainer/export/from-run.ts';
@@ -26,6 +28,8 @@ const { values } = parseArgs({
     precision: { type: 'string', default: 'int8' },
     overlap: { type: 'string', default: '0.5' },
     checkpoint: { type: 'string', default: 'best' },
+    /** The demo's --seed: held-out case i is phantom seed + 3000 + i (trainer/demo/data.ts). */
+    seed: { type: 'string', default: '0' },
   },
 });
 if (!values.run || !values.demo) throw new Error('--run and --demo are required');
@@ -35,6 +39,7 @@ const totals = { organFpMain: 0, organFpOther: 0, organFpAir: 0, organFn: 0, org
 const fpSizes: number[] = [];
 const DROP_FRACTIONS = [0.01, 0.05, 0.1, 0.5];
 const dropDice: Record<number, number> = {};
+const fpStructures = new Map<string, number>();
 let fpInside = 0;
 try {
   await exportRun(values.run, dir, {
@@ -89,6 +94,13 @@ try {
       if (t[v] === 2) hits[l] = 1;
       if (t[v] > 0) inside[l]++;
     }
+    // Which phantom structures the false-positive lesions lie on (the held-out phantom regenerated).
+    const index = Number(id.replace(/\D/g, ''));
+    const ph = generatePhantom({
+      seed: Number(values.seed) + 3000 + index,
+      spacing: mask.affine[0],
+      tumors: truth.data.includes(2) ? [{ organ: 'liver', count: 2 }] : [],
+    });
     const fps: number[] = [];
     for (let l = 1; l <= tc.count; l++) {
       if (hits[l]) continue;
@@ -96,6 +108,14 @@ try {
       fpSizes.push(tc.sizes[l - 1]);
       if (inside[l] * 2 >= tc.sizes[l - 1]) fpInside++;
     }
+    const onStructure = new Map<string, number>();
+    for (let v = 0; v < p.length; v++) {
+      const l = tc.labels[v];
+      if (l === 0 || hits[l]) continue;
+      const name = STRUCTURE_NAMES[ph.organs.data[v]];
+      onStructure.set(name, (onStructure.get(name) ?? 0) + 1);
+    }
+    for (const [k, n] of onStructure) fpStructures.set(k, (fpStructures.get(k) ?? 0) + n);
     const dice = (2 * c.tp) / (2 * c.tp + c.fpMain + c.fpOther + c.fn);
     // Organ Dice if foreground components below a fraction of the largest were dropped.
     for (const f of DROP_FRACTIONS) {
@@ -127,6 +147,9 @@ try {
   console.log(`organ Dice (mean of 7) with components < f x largest dropped: ${JSON.stringify(dropDice)}`);
   console.log(
     `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
+  );
+  console.log(
+    `FP lesion voxels by phantom structure: ${[...fpStructures].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`,
   );
   console.log(
     `load ${loadavg()
