@@ -28,6 +28,8 @@ export interface BatchSpec {
   /** Independent plans per crop: 1 for segmentation, 2 for synthesis training (G step, D step). */
   plansPerCrop: number;
   tumorType: TumorTypeChoice;
+  /** Least fraction of a synthetic tumor's shape in the organ (0: any; synthesis-planner.ts). */
+  minInsideOrgan?: number;
   /** Generator channel order. */
   organs: readonly OrganName[];
 }
@@ -127,7 +129,7 @@ export function makeBatch(
         const prng = stepRng(spec.seed, STREAM.plan, step, b, p);
         const plan = planner(
           { image: patch.image, label: patch.label, dims: spec.patchSize, spacing: spec.spacing },
-          { type: spec.tumorType, count: 1, organ: tc.organ },
+          { type: spec.tumorType, count: 1, organ: tc.organ, minInsideOrgan: spec.minInsideOrgan ?? 0 },
           prng,
         );
         set.has[b] = 1;

@@ -7,6 +7,7 @@
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import type { Rng } from '../../shared/random.ts';
 import { planSynthesis } from '../../shared/synthesis/index.ts';
+import type { PlacedShape } from '../../shared/synthesis/plan.ts';
 import type { TypeChoice } from '../../shared/synthesis/tumors.ts';
 import type { Dims3 } from '../../shared/volume/volume.ts';
 
@@ -21,12 +22,60 @@ export interface PlanLike {
 
 export type Planner = (
   input: { image: Float32Array; label: Uint8Array; dims: Dims3; spacing: Dims3 },
-  options: { type: TumorTypeChoice; count: number; organ: OrganName },
+  options: { type: TumorTypeChoice; count: number; organ: OrganName; minInsideOrgan?: number },
   rng: Rng,
 ) => PlanLike;
 
-/** planSynthesis of shared/synthesis (one tumor per crop, as TGAN.Synthesis). */
-export const defaultPlanner: Planner = (input, options, rng) => planSynthesis(input, options, rng);
+/** Redraws of a plan whose tumor lies too much outside the organ. */
+export const CONTAINMENT_ATTEMPTS = 8;
+
+/**
+ * Fraction of the placed shapes' voxels inside the grid that fall on labeled tissue (label >= 1):
+ * 1 for a tumor wholly in the organ, low for one centred near the organ's edge, which the organ mask
+ * cuts into a dark region bounded by the organ's edge.
+ */
+export function insideFraction(shapes: readonly PlacedShape[], label: Uint8Array, dims: Dims3): number {
+  const [nx, ny, nz] = dims;
+  let inGrid = 0;
+  let inside = 0;
+  for (const { origin, shape } of shapes) {
+    const [sx, sy, sz] = shape.dims;
+    for (let k = Math.max(0, -origin[2]); k < Math.min(sz, nz - origin[2]); k++) {
+      for (let j = Math.max(0, -origin[1]); j < Math.min(sy, ny - origin[1]); j++) {
+        const src = sx * (j + sy * k);
+        const dst = nx * (origin[1] + j + ny * (origin[2] + k)) + origin[0];
+        for (let i = Math.max(0, -origin[0]); i < Math.min(sx, nx - origin[0]); i++) {
+          if (!shape.data[src + i]) continue;
+          inGrid++;
+          if (label[dst + i] >= 1) inside++;
+        }
+      }
+    }
+  }
+  return inGrid === 0 ? 0 : inside / inGrid;
+}
+
+/**
+ * planSynthesis of shared/synthesis (one tumor per crop, as TGAN.Synthesis). With
+ * `minInsideOrgan` > 0 a plan whose tumor is less contained is redrawn from the same stream (so the
+ * run stays deterministic), up to CONTAINMENT_ATTEMPTS times; the most contained plan is kept.
+ */
+export const defaultPlanner: Planner = (input, options, rng) => {
+  const min = options.minInsideOrgan ?? 0;
+  let plan = planSynthesis(input, options, rng);
+  if (min <= 0) return plan;
+  let best = plan;
+  let bestFraction = insideFraction(plan.shapes, input.label, input.dims);
+  for (let a = 1; a < CONTAINMENT_ATTEMPTS && bestFraction < min; a++) {
+    plan = planSynthesis(input, options, rng);
+    const f = insideFraction(plan.shapes, input.label, input.dims);
+    if (f > bestFraction) {
+      best = plan;
+      bestFraction = f;
+    }
+  }
+  return best;
+};
 
 export async function loadPlanner(): Promise<Planner> {
   return defaultPlanner;

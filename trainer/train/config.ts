@@ -129,6 +129,12 @@ export const segmentationSchema = z
     /** The CutMix-style slab swap within a batch (notes §5); always on in the reference. */
     cutmix: z.boolean().default(true),
     tumorType: tumorTypeSchema.default('random'),
+    /**
+     * Online synthetic tumors must have at least this fraction of their shape (inside the crop)
+     * in the organ; a plan below it is redrawn (up to 8 times, the most contained one kept).
+     * 0 is the reference (tumors cut by the organ mask at its edge; see docs/training-recipe.md).
+     */
+    minInsideOrgan: z.number().min(0).max(1).default(0),
   })
   .strict();
 
@@ -188,6 +194,7 @@ export const runConfigSchema = z
       loss: DEFAULT_LOSS,
       cutmix: true,
       tumorType: 'random',
+      minInsideOrgan: 0,
     }),
     synthesis: synthesisSchema.default({
       segmentorRun: null,

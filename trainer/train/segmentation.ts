@@ -74,6 +74,7 @@ export function segmentationBatchSpec(config: RunConfig): BatchSpec {
     synthesis: freetumor ? 'eligible' : 'none',
     plansPerCrop: freetumor ? 1 : 0,
     tumorType: config.segmentation.tumorType,
+    minInsideOrgan: config.segmentation.minInsideOrgan,
     organs: ORGANS,
   };
 }
