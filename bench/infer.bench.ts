@@ -5,11 +5,17 @@
  * - per-patch latency at 64^3 and 96^3 (median), with the peak RSS of each configuration's own process;
  * - whole-volume segmentation (pipeline.ts: reorient, resample to 1.5 mm, 96^3 windows, overlap 0.5,
  *   gaussian) of the 3 mm TotalSegmentator sample, or of a phantom when ../shared/data is absent.
- * Baselines: web against node at the same precision; int8 against fp32 on the same runtime.
+ * - the kernels engine (shared/engine) on the same files: `kernels` (Node, worker threads) and
+ *   `kernels-st` (the one-thread build on a plain memory, as the Worker runs it);
+ * - PyTorch CPU (bench/reference/unet_ref.py, the same architecture) with 1 and N threads, in the same
+ *   run; its rows are left out without python3-torch.
+ * Baselines: web and kernels against node at the same precision; int8 against fp32 on the same
+ * runtime; kernels and ort-node against PyTorch with as many threads. CPU-time rows next to the wall
+ * times, since wall time on a shared machine includes waiting for a core.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,15 +24,18 @@ import { writeNifti } from '../shared/volume/nifti.ts';
 import { writeModelDir } from '../trainer/export/manifest-writer.ts';
 import { encodeModel, exportGraph } from '../trainer/export/onnx.ts';
 import { quantizeWeightsInt8 } from '../trainer/export/quantize.ts';
+import { defaultThreads } from '../trainer/kernels/wasm-runtime.ts';
 import { buildUNet, EDGE_UNET3D_SMALL, EDGE_UNET3D_TINY, sizeMultiple } from '../trainer/models/unet.ts';
 import { type BenchContext, type BenchResult, result } from './harness.ts';
-import type { ChildJob } from './infer-child.ts';
+import type { ChildJob, ChildRuntime } from './infer-child.ts';
+import { type ChildTiming, torchAvailable, torchRun } from './torch-ref.ts';
 
 const run = promisify(execFile);
 const CHILD = new URL('./infer-child.ts', import.meta.url).pathname;
 
 interface ChildResult {
   medianMs: number;
+  cpuMs: number;
   maxRssMb: number;
   patches?: number;
   modelDims?: number[];
@@ -69,50 +78,101 @@ export async function* run_(ctx: BenchContext): AsyncGenerator<BenchResult> {
     );
 
     const reps = ctx.quick ? 1 : 3;
+    const threads = defaultThreads();
+    const torchName = (t: number) => `PyTorch CPU ${t} thread${t > 1 ? 's' : ''} (same run)`;
+    if (!torchAvailable())
+      ctx.log('infer: /usr/bin/python3 has no torch (python3-torch); PyTorch rows left out');
     for (const size of ctx.quick ? [32] : [64, 96]) {
       const ms: Record<string, ChildResult> = {};
-      for (const runtime of ['node', 'web'] as const) {
-        for (const precision of ['fp32', 'int8'] as const) {
-          const key = `${runtime} ${precision}`;
-          ctx.log(`infer: patch ${size}^3 ${key}`);
-          ms[key] = await child({ model: paths[precision], runtime, threads: 1, mode: 'patch', size, reps });
-        }
+      const configs: Array<[string, ChildRuntime, 'fp32' | 'int8', number]> = [
+        ['ort-node fp32 1t', 'node', 'fp32', 1],
+        ['ort-node int8 1t', 'node', 'int8', 1],
+        ['ort-web fp32 1t', 'web', 'fp32', 1],
+        ['ort-web int8 1t', 'web', 'int8', 1],
+        ['kernels fp32 1t', 'kernels', 'fp32', 1],
+        ['kernels int8 1t', 'kernels', 'int8', 1],
+        ['kernels-st int8 1t', 'kernels-st', 'int8', 1],
+        [`ort-node fp32 ${threads}t`, 'node', 'fp32', threads],
+        [`kernels fp32 ${threads}t`, 'kernels', 'fp32', threads],
+      ];
+      for (const [key, runtime, precision, t] of configs) {
+        if (t > 1 && threads === 1) continue;
+        ctx.log(`infer: patch ${size}^3 ${key}`);
+        ms[key] = await child({ model: paths[precision], runtime, threads: t, mode: 'patch', size, reps });
       }
-      const name = (k: string) => `patch ${size}^3 ort-${k} 1 thread`;
-      yield result('infer', name('node fp32'), ms['node fp32'].medianMs, 'ms');
-      yield result(
-        'infer',
-        name('web fp32'),
-        ms['web fp32'].medianMs,
-        'ms',
-        ms['node fp32'].medianMs,
-        'ort-node fp32',
-      );
-      yield result(
-        'infer',
-        name('node int8'),
-        ms['node int8'].medianMs,
-        'ms',
-        ms['node fp32'].medianMs,
-        'ort-node fp32',
-      );
-      yield result(
-        'infer',
-        name('web int8'),
-        ms['web int8'].medianMs,
-        'ms',
-        ms['web fp32'].medianMs,
-        'ort-web fp32',
-      );
-      for (const k of Object.keys(ms)) {
-        const base = k.startsWith('web') ? ms[k.replace('web', 'node')].maxRssMb : null;
+      const torch: Record<number, ChildTiming | null> = {};
+      for (const t of threads > 1 ? [1, threads] : [1]) {
+        ctx.log(`infer: patch ${size}^3 PyTorch ${t} thread(s)`);
+        torch[t] = await torchRun({
+          mode: 'forward',
+          side: size,
+          baseChannels: cfg.baseChannels,
+          depth: cfg.depth,
+          threads: t,
+          reps,
+          warmup: 1,
+        });
+      }
+      ctx.log(`infer: load average ${loadavg()[0].toFixed(1)}`);
+      const row = function* (key: string, baseKey: string | null, baseName: string, cpu = false) {
+        const v = ms[key];
+        const b = baseKey === null ? null : ms[baseKey];
+        if (!v) return;
+        const value = cpu ? v.cpuMs : v.medianMs;
+        const base = b ? (cpu ? b.cpuMs : b.medianMs) : null;
         yield result(
           'infer',
-          `peak RSS patch ${size}^3 ort-${k}`,
-          ms[k].maxRssMb,
-          'MB',
+          `patch ${size}^3 ${key}${cpu ? ', CPU time' : ''}`,
+          value,
+          cpu ? 'cpu-ms' : 'ms',
           base,
-          base ? 'ort-node same precision' : undefined,
+          b ? baseName : undefined,
+        );
+      };
+      const vsTorch = function* (key: string, t: number, cpu = false) {
+        const v = ms[key];
+        const b = torch[t];
+        if (!v || !b) return;
+        yield result(
+          'infer',
+          `patch ${size}^3 ${key} vs PyTorch${cpu ? ', CPU time' : ''}`,
+          cpu ? v.cpuMs : v.medianMs,
+          cpu ? 'cpu-ms' : 'ms',
+          cpu ? b.cpuMs : b.medianMs,
+          torchName(t),
+        );
+      };
+      yield* row('ort-node fp32 1t', null, '');
+      yield* vsTorch('ort-node fp32 1t', 1);
+      yield* row('ort-node int8 1t', 'ort-node fp32 1t', 'ort-node fp32 1t');
+      yield* row('ort-web fp32 1t', 'ort-node fp32 1t', 'ort-node fp32 1t');
+      yield* row('ort-web int8 1t', 'ort-node int8 1t', 'ort-node int8 1t');
+      yield* row('kernels fp32 1t', 'ort-node fp32 1t', 'ort-node fp32 1t');
+      yield* row('kernels fp32 1t', 'ort-node fp32 1t', 'ort-node fp32 1t', true);
+      yield* vsTorch('kernels fp32 1t', 1);
+      yield* vsTorch('kernels fp32 1t', 1, true);
+      yield* row('kernels int8 1t', 'ort-node int8 1t', 'ort-node int8 1t');
+      yield* row('kernels-st int8 1t', 'ort-web int8 1t', 'ort-web int8 1t (the Worker today)');
+      yield* row('kernels-st int8 1t', 'ort-node int8 1t', 'ort-node int8 1t');
+      yield* vsTorch('kernels-st int8 1t', 1);
+      if (threads > 1) {
+        yield* row(`kernels fp32 ${threads}t`, `ort-node fp32 ${threads}t`, `ort-node fp32 ${threads}t`);
+        yield* vsTorch(`kernels fp32 ${threads}t`, threads);
+        yield* vsTorch(`ort-node fp32 ${threads}t`, threads);
+      }
+      for (const t of Object.keys(torch).map(Number)) {
+        const b = torch[t];
+        if (b) yield result('infer', `patch ${size}^3 PyTorch ${t}t`, b.medianMs, 'ms');
+      }
+      for (const [k, v] of Object.entries(ms)) {
+        const base = torch[k.endsWith('1t') ? 1 : threads];
+        yield result(
+          'infer',
+          `peak RSS patch ${size}^3 ${k}`,
+          v.maxRssMb,
+          'MB',
+          base?.maxRssMb ?? null,
+          base ? torchName(k.endsWith('1t') ? 1 : threads) : undefined,
         );
       }
     }
@@ -154,7 +214,7 @@ export async function* run_(ctx: BenchContext): AsyncGenerator<BenchResult> {
     );
     const what = sample ? 'totalseg 3mm sample' : 'phantom 3mm';
     const vol: Record<string, ChildResult> = {};
-    for (const runtime of ['node', 'web'] as const) {
+    for (const runtime of ['node', 'web', 'kernels'] as const) {
       for (const precision of ['int8', 'fp32'] as const) {
         // ort-web fp32 on the whole volume adds minutes and no new comparison; quick runs keep int8 only.
         if (runtime === 'web' && precision === 'fp32') continue;
@@ -177,20 +237,25 @@ export async function* run_(ctx: BenchContext): AsyncGenerator<BenchResult> {
       const base =
         k === 'node int8'
           ? vol['node fp32']
-          : k.startsWith('web')
-            ? vol[k.replace('web', 'node')]
+          : k.startsWith('web') || k.startsWith('kernels')
+            ? vol[k.replace(/web|kernels/, 'node')]
             : undefined;
       const baseName =
-        k === 'node int8' ? 'ort-node fp32' : k.startsWith('web') ? 'ort-node same precision' : undefined;
+        k === 'node int8'
+          ? 'ort-node fp32'
+          : k.startsWith('web') || k.startsWith('kernels')
+            ? 'ort-node same precision'
+            : undefined;
+      const name = k.startsWith('kernels') ? k : `ort-${k}`;
       yield result(
         'infer',
-        `volume ${what} ort-${k} 1 thread`,
+        `volume ${what} ${name} 1 thread`,
         v.medianMs / 1000,
         's',
         base ? base.medianMs / 1000 : null,
         baseName,
       );
-      yield result('infer', `peak RSS volume ort-${k}`, v.maxRssMb, 'MB', base?.maxRssMb ?? null, baseName);
+      yield result('infer', `peak RSS volume ${name}`, v.maxRssMb, 'MB', base?.maxRssMb ?? null, baseName);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -92,6 +92,9 @@ const KERNEL_CASES: Array<{ name: string; shape: Shape5; cout: number; k: number
   { name: 'Conv3DBackpropFilterV2', shape: [1, 32, 32, 32, 16], cout: 16, k: 3, stride: 1 },
   { name: 'Conv3DBackpropInputV2', shape: [1, 32, 32, 32, 16], cout: 16, k: 3, stride: 1 },
   { name: 'Conv3D', shape: [1, 32, 32, 32, 1], cout: 16, k: 3, stride: 1 },
+  // Where vol2col stopped paying: a 96-channel decoder input (Winograd now).
+  { name: 'Conv3D', shape: [1, 32, 32, 32, 96], cout: 32, k: 3, stride: 1 },
+  { name: 'Conv3DBackpropFilterV2', shape: [1, 32, 32, 32, 96], cout: 32, k: 3, stride: 1 },
   { name: 'Conv3DBackpropInputV2', shape: [1, 64, 64, 64, 16], cout: 32, k: 2, stride: 2 },
   { name: 'MaxPool3D', shape: [1, 64, 64, 64, 16], cout: 16, k: 2, stride: 2 },
   { name: 'MaxPool3DGrad', shape: [1, 64, 64, 64, 16], cout: 16, k: 2, stride: 2 },

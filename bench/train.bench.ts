@@ -1,19 +1,30 @@
 /**
- * `npm run bench -- train`: one segmentation training step (U-Net forward, DiceCE, backward, AdamW)
- * per available tfjs backend, batch 1, for the tiny U-Net at 32^3 (widths 8-16, "c8") and 64^3
- * (widths 16-32, "c16") and the reference UNet3D (~19M parameters) at 96^3 where feasible.
- * On cpu the fast kernels of trainer/kernels are measured against the stock tfjs kernels (baseline)
- * in the same run. The reference at 96^3 on cpu is not run (minutes per forward): its row is an
+ * `npm run bench -- train`: the trainer's real segmentation step (U-Net with instance norm, DiceCE,
+ * backward, AdamW; trainer/train/segmentation.ts), batch 1, at 32^3 (widths 8-16, "c8"), 64^3
+ * (widths 16-32, "c16") and 96^3 (widths 32-64, "c32"), plus the reference UNet3D (~19M parameters)
+ * at 96^3 where feasible.
+ * On cpu each configuration runs in its own process (train-child.ts), so each peak RSS is its own:
+ * the fast kernels of trainer/kernels against the stock tfjs kernels (before/after, same run; stock is
+ * skipped at 96^3, where a step takes most of an hour) and against PyTorch CPU on the same
+ * architecture with as many threads (bench/reference/unet_ref.py; rows left out without
+ * python3-torch). Wall time on a shared machine includes waiting for a core, so CPU-time rows are
+ * given too, and the load average is logged. The reference at 96^3 on cpu is not run: its row is an
  * estimate from the multiply-adds and the throughput measured on the 64^3 net, named as such.
  * With --quick: fewer repetitions and no 64^3 step on stock kernels (about 150 s).
  */
+import { execFile } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, releaseBackend, selectBackend } from '../trainer/backend.ts';
 import type { Batch } from '../trainer/data/batches.ts';
+import { defaultThreads } from '../trainer/kernels/wasm-runtime.ts';
 import { levelWidths, REFERENCE_UNET3D, type UNetConfig } from '../trainer/models/unet.ts';
 import { parseRunConfig } from '../trainer/train/config.ts';
 import { createSegmentationTrainer } from '../trainer/train/segmentation.ts';
 import { type BenchContext, type BenchResult, result, timeMedian } from './harness.ts';
+import { type ChildTiming, torchAvailable, torchRun } from './torch-ref.ts';
+import type { TrainJob } from './train-child.ts';
 
 const GROUP = 'train';
 
@@ -25,6 +36,7 @@ interface Case {
 
 const TINY_32: Case = { label: 'tiny U-Net 32^3 c8', side: 32, model: { baseChannels: 4, depth: 2 } };
 const TINY_64: Case = { label: 'tiny U-Net 64^3 c16', side: 64, model: { baseChannels: 8, depth: 2 } };
+const C32_96: Case = { label: 'U-Net 96^3 c32', side: 96, model: { baseChannels: 16, depth: 2 } };
 const REFERENCE_96: Case = {
   label: 'reference UNet3D 96^3',
   side: 96,
@@ -110,38 +122,113 @@ async function kernelsAvailable(): Promise<boolean> {
   }
 }
 
+const CHILD = new URL('./train-child.ts', import.meta.url).pathname;
+const exec = promisify(execFile);
+
+async function childStep(job: TrainJob): Promise<ChildTiming> {
+  const { stdout } = await exec(process.execPath, [CHILD, JSON.stringify(job)], {
+    maxBuffer: 1 << 20,
+    timeout: 3_600_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as ChildTiming;
+}
+
 export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
   const reps = ctx.quick ? 1 : 3;
   const fast = await kernelsAvailable();
+  const threads = defaultThreads();
+  const torchName = `PyTorch CPU ${threads} threads (same run)`;
+  ctx.log(
+    `train: load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${availableParallelism()} cores`,
+  );
+  if (!torchAvailable())
+    ctx.log('train: /usr/bin/python3 has no torch (python3-torch); PyTorch rows left out');
 
-  // cpu: fast kernels (value) against stock kernels (baseline), same run.
+  // cpu: each configuration in its own process (its own peak RSS): fast kernels, stock kernels where
+  // they finish in minutes, and PyTorch on the same architecture, in the same run.
   const cpuTimes = new Map<string, { fast: number | null; stock: number | null }>();
-  for (const c of [TINY_32, TINY_64]) {
-    const big = c.side > 32;
-    let stock: number | null = null;
-    if (!(ctx.quick && big)) {
-      await selectBackend('cpu', { fastCpuKernels: false });
+  for (const c of [TINY_32, TINY_64, C32_96]) {
+    const job = { side: c.side, baseChannels: c.model.baseChannels, depth: c.model.depth };
+    // A stock step takes about 150 s at 64^3 c16 and would take most of an hour at 96^3 c32.
+    const stockRuns = c.side === 32 || (c.side === 64 && !ctx.quick);
+    let stock: ChildTiming | null = null;
+    if (stockRuns) {
       ctx.log(`train: cpu stock kernels, ${c.label}`);
-      stock = await timeStep(c, big ? 1 : reps, big ? 0 : 1);
+      stock = await childStep({
+        ...job,
+        kernels: 'stock',
+        reps: c.side > 32 ? 1 : reps,
+        warmup: c.side > 32 ? 0 : 1,
+      });
     }
-    let fastTime: number | null = null;
+    let fastTime: ChildTiming | null = null;
     if (fast) {
-      await selectBackend('cpu', { fastCpuKernels: true });
       ctx.log(`train: cpu fast kernels, ${c.label}`);
-      // The first steps of a fresh model are slow (allocation, wasm memory growth): warm up 3 steps.
-      fastTime = await timeStep(c, Math.max(reps, 3), 3);
+      // The first steps of a fresh model are slow (allocation, wasm memory growth): warm up 2 steps.
+      fastTime = await childStep({
+        ...job,
+        kernels: 'fast',
+        reps: Math.max(reps, c.side > 64 ? 1 : 3),
+        warmup: 2,
+      });
     }
-    cpuTimes.set(c.label, { fast: fastTime, stock });
-    if (fastTime !== null)
+    ctx.log(`train: PyTorch, ${c.label}`);
+    const torch = await torchRun({ mode: 'train', ...job, threads, reps: c.side > 64 ? 1 : reps, warmup: 1 });
+    ctx.log(`train: load average ${loadavg()[0].toFixed(1)}`);
+    cpuTimes.set(c.label, {
+      fast: fastTime ? fastTime.medianMs / 1000 : null,
+      stock: stock ? stock.medianMs / 1000 : null,
+    });
+    const s = (t: ChildTiming | null) => (t ? t.medianMs / 1000 : null);
+    const cpuS = (t: ChildTiming | null) => (t ? t.cpuMs / 1000 : null);
+    if (fastTime) {
       yield result(
         GROUP,
         `cpu step ${c.label} (fast kernels)`,
-        fastTime,
+        s(fastTime)!,
         's',
-        stock,
+        s(stock),
         'tfjs stock cpu kernels',
       );
-    else if (stock !== null) yield result(GROUP, `cpu step ${c.label} (stock kernels)`, stock, 's');
+      if (torch) {
+        yield result(
+          GROUP,
+          `cpu step ${c.label} (fast kernels) vs PyTorch`,
+          s(fastTime)!,
+          's',
+          s(torch),
+          torchName,
+        );
+        yield result(
+          GROUP,
+          `cpu step ${c.label} (fast kernels) vs PyTorch, CPU time`,
+          cpuS(fastTime)!,
+          'cpu-s',
+          cpuS(torch),
+          torchName,
+        );
+      }
+      yield result(
+        GROUP,
+        `peak RSS step ${c.label} (fast kernels)`,
+        fastTime.maxRssMb,
+        'MB',
+        torch?.maxRssMb ?? null,
+        torch ? torchName : undefined,
+      );
+    } else if (stock)
+      yield result(
+        GROUP,
+        `cpu step ${c.label} (stock kernels)`,
+        s(stock)!,
+        's',
+        s(torch),
+        torch ? torchName : undefined,
+      );
+    if (stock) yield result(GROUP, `peak RSS step ${c.label} (stock kernels)`, stock.maxRssMb, 'MB');
+    if (torch) yield result(GROUP, `PyTorch step ${c.label}, ${threads} threads`, torch.medianMs / 1000, 's');
   }
   const measured = cpuTimes.get(TINY_64.label);
   const t64 = measured?.fast ?? measured?.stock ?? null;

@@ -8,5 +8,7 @@ if (major < 22 || (major === 22 && minor < 12)) {
   );
   process.exit(2);
 }
+// Stripped TypeScript is cached between runs (see ts-cache.js).
+await import('./ts-cache.js');
 const { main } = await import('../trainer/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

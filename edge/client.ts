@@ -5,6 +5,7 @@
  * into `EdgeApiError`s.
  */
 import { hc } from 'hono/client';
+import type { OrganName } from '../shared/labels/organs.ts';
 import type { SegmentationStatistics } from '../shared/segmentation/statistics.ts';
 import type { AppType } from './app.ts';
 
@@ -28,7 +29,7 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-type Organ = 'liver' | 'pancreas' | 'kidney';
+type Organ = OrganName;
 export type NiftiPart = Uint8Array | Blob;
 
 async function check(res: Response): Promise<Response> {

@@ -12,7 +12,9 @@
 
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
+import { EngineUnsupported } from '../shared/engine/plan.ts';
 import { createOrtRunner, type OrtModule, type OrtRunner } from '../shared/inference/ort-runner.ts';
+import { createKernelsRunner, kernelsMemoryBytes } from './kernels-runner.ts';
 import { WORKER_SESSION_OPTIONS } from './ort-options.ts';
 
 const SENTINEL = new ArrayBuffer(8);
@@ -51,13 +53,22 @@ ort.env.logLevel = 'error';
 
 export { ort };
 
-/** Bytes of ORT's wasm linear memory (it only grows), or 0 before the first session. */
+/** Bytes of wasm linear memory: ORT's (it only grows) plus the kernels engines' (kernels-runner.ts). */
 export function wasmMemoryBytes(): number {
-  return wasmMemory?.buffer.byteLength ?? 0;
+  return (wasmMemory?.buffer.byteLength ?? 0) + kernelsMemoryBytes();
 }
 
-/** The Worker's runner for a model file: the one place a runner is made. */
-export function createRunner(bytes: Uint8Array): Promise<OrtRunner> {
+/**
+ * The Worker's runner for a model file, the one place a runner is made: the kernels engine
+ * (kernels-runner.ts, about 3x faster than onnxruntime-web here: `npm run bench -- infer`), or
+ * onnxruntime-web for a model with ops the engine does not run.
+ */
+export async function createRunner(bytes: Uint8Array): Promise<OrtRunner> {
+  try {
+    return await createKernelsRunner(bytes);
+  } catch (e) {
+    if (!(e instanceof EngineUnsupported)) throw e;
+  }
   return createOrtRunner(ort as unknown as OrtModule, bytes, WORKER_SESSION_OPTIONS);
 }
 

@@ -4,6 +4,7 @@
  * schema there would make @hono/zod-openapi parse the body before our bounded reader sees it.
  */
 import { z } from '@hono/zod-openapi';
+import { ORGANS } from '../shared/labels/organs.ts';
 import { segmentationStatisticsSchema } from '../shared/segmentation/statistics.ts';
 
 /** The OpenAPI schema object type @hono/zod-openapi accepts beside zod schemas. */
@@ -13,7 +14,6 @@ type SchemaObject = {
   properties: Record<string, Record<string, unknown>>;
 };
 
-export const ORGANS = ['liver', 'pancreas', 'kidney'] as const;
 export const organSchema = z.enum(ORGANS);
 
 export const errorSchema = z

@@ -7,6 +7,15 @@ voxels, clip to [0, 1]. Textures are generated once (timed apart), like the refe
 
 Usage: python3 synthesis_ref.py IMAGE.f32 LABEL.u8 NX NY NZ REPS
 (raw float32 / uint8 arrays in C order [nz, ny, nx]). Prints one JSON object (milliseconds).
+
+Whole process (the baseline of `freetumor synthesize` timed as a process, same files):
+python3 synthesis_ref.py whole CT.nii.gz LABEL.nii.gz OUTDIR ORGAN_IDS TUMOR_ID TYPE SEED
+reads both NIfTI-1 files (gzip + NumPy: what nibabel does, without its import cost), reorients
+to RAS, resamples to 1.5 mm (scipy.ndimage.zoom, grid_mode: image linear, label nearest),
+windows [-175, 250], generates the texture (sigma 3/4, the volume's size + 1), places one tumor
+of TYPE in the organ (ORGAN_IDS like 5 or 2+3), resamples the HU change and the tumor back to
+the input grid, and writes OUTDIR/ct.nii.gz and label.nii.gz (gzip level 1, as nibabel) and
+summary.json.
 """
 import json
 import sys
@@ -92,7 +101,91 @@ def synthesize(image, label, kind, texture):
     return np.clip(out, 0, 1), mask
 
 
+def read_nifti(path):
+    """NIfTI-1 (.nii.gz) -> (header bytes, data [x, y, z] with scl applied when set, sform affine)."""
+    import gzip
+    raw = gzip.open(path).read() if path.endswith(".gz") else open(path, "rb").read()
+    hdr = raw[:348]
+    dims = np.frombuffer(hdr, "<i2", 8, 40)
+    code = int(np.frombuffer(hdr, "<i2", 1, 70)[0])
+    dtype = {2: "u1", 4: "<i2", 8: "<i4", 16: "<f4", 64: "<f8", 256: "i1", 512: "<u2", 768: "<u4"}[code]
+    offset = int(np.frombuffer(hdr, "<f4", 1, 108)[0])
+    slope, inter = np.frombuffer(hdr, "<f4", 2, 112)
+    shape = tuple(int(d) for d in dims[1:4])
+    data = np.frombuffer(raw, dtype, int(np.prod(shape)), offset).reshape(shape, order="F")
+    if slope not in (0, 1) or inter != 0:
+        data = data * slope + inter
+    affine = np.eye(4)
+    affine[:3] = np.frombuffer(hdr, "<f4", 12, 280).reshape(3, 4)
+    return bytearray(raw[:offset]), data, affine
+
+
+def write_nifti(path, header, data):
+    import gzip
+    header = bytearray(header)
+    code = {np.dtype("uint8"): 2, np.dtype("int16"): 4, np.dtype("int32"): 8, np.dtype("float32"): 16}[data.dtype]
+    header[70:72] = np.int16(code).tobytes()
+    header[72:74] = np.int16(data.dtype.itemsize * 8).tobytes()
+    header[112:120] = np.array([1, 0], "<f4").tobytes()
+    with open(path, "wb") as f:
+        f.write(gzip.compress(bytes(header) + data.tobytes(order="F"), compresslevel=1, mtime=0))
+
+
+def to_ras(data, affine):
+    """Flips/permutes so that the axes run R, A, S (nibabel's as_closest_canonical, no rotation)."""
+    rot = affine[:3, :3]
+    axes = [int(np.argmax(np.abs(rot[:, c]))) for c in range(3)]
+    order = [axes.index(r) for r in range(3)]
+    data = np.transpose(data, order)
+    for r in range(3):
+        if rot[r, order[r]] < 0:
+            data = np.flip(data, r)
+    return data, order
+
+
+def whole():
+    ct_path, lab_path, out_dir, organ_ids, tumor_id, kind, seed = sys.argv[2:9]
+    import os
+    global rng
+    rng = np.random.default_rng(int(seed))
+    t0 = time.perf_counter()
+    ct_hdr, ct, affine = read_nifti(ct_path)
+    lab_hdr, lab, _ = read_nifti(lab_path)
+    ct_ras, _ = to_ras(ct, affine)
+    lab_ras, _ = to_ras(lab, affine)
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    order = [int(np.argmax(np.abs(affine[:3, c]))) for c in range(3)]
+    spacing = spacing[[order.index(r) for r in range(3)]]
+    work_shape = [max(1, round(n * s / 1.5)) for n, s in zip(ct_ras.shape, spacing)]
+    zoom = [w / n for w, n in zip(work_shape, ct_ras.shape)]
+    image = ndimage.zoom(ct_ras.astype(np.float32), zoom, order=1, mode="nearest", grid_mode=True)
+    label_full = ndimage.zoom(lab_ras, zoom, order=0, mode="nearest", grid_mode=True)
+    ids = [int(x) for x in organ_ids.split("+")]
+    label = np.isin(label_full, ids).astype(np.uint8)
+    x = np.clip((image.astype(np.float64) + 175) / 425, 0, 1)
+    texture = make_texture(tuple(s + 1 for s in label.shape), 3, 4)
+    out, mask = synthesize(x, label, kind, texture)
+    delta = (out - x) * 425
+    back = [n / w for n, w in zip(ct_ras.shape, work_shape)]
+    delta_in = ndimage.zoom(delta, back, order=1, mode="nearest", grid_mode=True)
+    tumor_in = ndimage.zoom(mask * 1.0, back, order=1, mode="nearest", grid_mode=True) >= 0.5
+    organ_in = np.isin(lab_ras, ids)
+    new_ct = np.where(organ_in, np.round(ct_ras + delta_in), ct_ras).astype(ct.dtype)
+    new_lab = np.where(organ_in & tumor_in, int(tumor_id), lab_ras).astype(lab.dtype)
+    # The sample is RAS already; other orientations would be un-flipped here.
+    os.makedirs(out_dir, exist_ok=True)
+    write_nifti(os.path.join(out_dir, "ct.nii.gz"), ct_hdr, new_ct)
+    write_nifti(os.path.join(out_dir, "label.nii.gz"), lab_hdr, new_lab)
+    summary = {"type": kind, "tumorVoxels": int((organ_in & tumor_in).sum()),
+               "seconds": time.perf_counter() - t0}
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    print(json.dumps(summary))
+
+
 def main():
+    if sys.argv[1] == "whole":
+        return whole()
     img_path, lab_path, nx, ny, nz, reps = sys.argv[1:7]
     nx, ny, nz, reps = int(nx), int(ny), int(nz), int(reps)
     # [nz, ny, nx] C order -> [x, y, z] as the reference indexes it (last axis axial).

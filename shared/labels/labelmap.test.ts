@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FreeTumorError } from '../errors.ts';
-import { FREETUMOR_MAP, labelNames, parseLabelMap, TOTALSEG_MAP, toMergedScheme } from './labelmap.ts';
+import {
+  FREETUMOR_MAP,
+  labelNames,
+  organLabels,
+  parseLabelMap,
+  TOTALSEG_MAP,
+  TOTALSEG_V1_MAP,
+  toMergedScheme,
+} from './labelmap.ts';
 
 describe('parseLabelMap', () => {
   it('parses a TotalSegmentator-style map and assigns new tumor ids after the largest id', () => {
@@ -19,6 +27,19 @@ describe('parseLabelMap', () => {
   it('knows the named schemes', () => {
     expect(parseLabelMap('freetumor')).toBe(FREETUMOR_MAP);
     expect(parseLabelMap('TotalSeg')).toBe(TOTALSEG_MAP);
+    expect(parseLabelMap('totalseg-v1').organs.pancreas?.organ).toEqual([10]);
+    expect(parseLabelMap('totalseg-v2').organs.pancreas?.organ).toEqual([7]);
+    expect(parseLabelMap('msd').organs.kidney).toEqual({
+      organ: [1],
+      tumor: [2],
+      tumorOut: 2,
+      tumorOutAssigned: false,
+    });
+  });
+
+  it('refuses the pancreas for TotalSegmentator without a version, naming the option', () => {
+    expect(() => organLabels(TOTALSEG_MAP, 'pancreas')).toThrow(/10 and 7\): pass --label-map totalseg-v1/);
+    expect(organLabels(TOTALSEG_MAP, 'liver').organ).toEqual([5]);
   });
 
   it.each([
@@ -49,6 +70,11 @@ describe('toMergedScheme', () => {
     expect([...toMergedScheme(labels, TOTALSEG_MAP, 'liver')]).toEqual([0, 0, 1, 0, 0, 0, 0]);
   });
 
+  it('reads an earlier synthetic tumor (201) of a TotalSegmentator label as tumor', () => {
+    const labels = Uint8Array.from([5, 201, 1, 0]);
+    expect([...toMergedScheme(labels, TOTALSEG_MAP, 'liver')]).toEqual([1, 2, 0, 0]);
+  });
+
   it('fails clearly for an organ the map does not name', () => {
     expect(() => toMergedScheme(new Uint8Array(2), parseLabelMap('liver=1'), 'kidney')).toThrow(
       'no ids for kidney',
@@ -58,7 +84,7 @@ describe('toMergedScheme', () => {
 
 describe('labelNames', () => {
   it('lists organs and tumor ids for a dataset.json', () => {
-    expect(labelNames(TOTALSEG_MAP)).toEqual({
+    expect(labelNames(TOTALSEG_V1_MAP)).toEqual({
       background: 0,
       liver: 5,
       liver_tumor: 201,

@@ -3,6 +3,7 @@
  * A model file is unusable without it, and its sha256 must match before a session is made.
  */
 import { z } from 'zod';
+import { ORGANS } from '../labels/organs.ts';
 
 export const MODEL_ROLES = ['segmentor', 'discriminator', 'generator'] as const;
 export type ModelRole = (typeof MODEL_ROLES)[number];
@@ -45,7 +46,7 @@ export const manifestSchema = z.object({
   version: z.string().regex(/^[0-9A-Za-z._-]+$/, 'version may hold letters, digits, dot, dash, underscore'),
   created: z.iso.datetime(),
   /** The organ the model was trained for (segmentor) or organs (generator channels, in order). */
-  organs: z.array(z.enum(['liver', 'pancreas', 'kidney'])).min(1),
+  organs: z.array(z.enum(ORGANS)).min(1),
   files: z.array(modelFileSchema).min(1),
   inputs: z.array(tensorSpecSchema).min(1),
   outputs: z.array(tensorSpecSchema).min(1),

@@ -14,6 +14,7 @@
  * or cropped. Optional `tumors` adds real-looking hypodense lesions labelled 2/4/6.
  */
 import { FreeTumorError, LimitError } from '../errors.ts';
+import { isOrganName, ORGAN_CHOICES } from '../labels/organs.ts';
 import { Rng } from '../random.ts';
 import { type Dims3, makeVolume, type Volume, voxelCount } from '../volume/volume.ts';
 import { DEFAULT_FOV_MM, paintAnatomy } from './anatomy.ts';
@@ -151,8 +152,8 @@ function validate(o: PhantomOptions): ValidOptions {
   }
   const tumors = o.tumors ?? [];
   for (const t of tumors) {
-    if (t.organ !== 'liver' && t.organ !== 'pancreas' && t.organ !== 'kidney') {
-      bad(`phantom tumor organ must be liver, pancreas or kidney, got ${JSON.stringify(t.organ)}`);
+    if (!isOrganName(t.organ)) {
+      bad(`phantom tumor organ must be ${ORGAN_CHOICES}, got ${JSON.stringify(t.organ)}`);
     }
     if (!Number.isInteger(t.count) || t.count < 0 || t.count > MAX_TUMORS_PER_ORGAN) {
       bad(`phantom tumor count must be an integer from 0 to ${MAX_TUMORS_PER_ORGAN}, got ${t.count}`);

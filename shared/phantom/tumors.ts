@@ -5,12 +5,13 @@
  * 1.5 mm and a darker necrotic core when large. Labelled where the solid reaches (level <= 1).
  */
 import { FreeTumorError } from '../errors.ts';
+import { isOrganName, ORGAN_CHOICES, type OrganName } from '../labels/organs.ts';
 import type { Rng } from '../random.ts';
 import { type Grid, visit } from './raster.ts';
 import { ellipsoid, makeWobble, type Vec3 } from './shapes.ts';
 import { STRUCTURE as S } from './structures.ts';
 
-export type PhantomOrgan = 'liver' | 'pancreas' | 'kidney';
+export type PhantomOrgan = OrganName;
 
 export interface TumorRequest {
   organ: PhantomOrgan;
@@ -202,14 +203,14 @@ export function parseTumorSpec(text: string): TumorRequest[] {
   const out: TumorRequest[] = [];
   for (const part of text.split(',').map((p) => p.trim())) {
     if (part === '') continue;
-    const m = /^(liver|pancreas|kidney)(?::(\d+))?$/.exec(part);
-    if (!m) {
+    const m = /^([a-z]+)(?::(\d+))?$/.exec(part);
+    if (!m || !isOrganName(m[1])) {
       throw new FreeTumorError(
         'invalid_argument',
-        `tumors must look like liver:2,pancreas:1,kidney:1 (organs liver, pancreas, kidney), got ${JSON.stringify(part.slice(0, 40))}`,
+        `tumors must look like liver:2,pancreas:1,kidney:1 (organs ${ORGAN_CHOICES}), got ${JSON.stringify(part.slice(0, 40))}`,
       );
     }
-    out.push({ organ: m[1] as PhantomOrgan, count: m[2] === undefined ? 1 : Number(m[2]) });
+    out.push({ organ: m[1], count: m[2] === undefined ? 1 : Number(m[2]) });
   }
   return out;
 }

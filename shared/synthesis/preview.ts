@@ -5,6 +5,7 @@
  * scaled up by an integer factor.
  */
 import { encode } from 'fast-png';
+import { HU_WINDOW } from '../intensity/window.ts';
 import type { Volume } from '../volume/volume.ts';
 
 export interface PreviewOptions {
@@ -25,7 +26,7 @@ const REAL: [number, number, number, number] = [240, 200, 40, 0.45];
 export function renderAxialRgba(image: Volume, label: Volume, options: PreviewOptions) {
   const [nx, ny, nz] = image.dims;
   const k = Math.min(nz - 1, Math.max(0, Math.round(options.slice)));
-  const [lo, hi] = options.window ?? [-175, 250];
+  const [lo, hi] = options.window ?? HU_WINDOW;
   const organ = new Set(options.organIds);
   const synthetic = new Set(options.syntheticIds);
   const real = new Set(options.realTumorIds ?? []);

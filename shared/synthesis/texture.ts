@@ -3,13 +3,24 @@
  * a Bernoulli draw of it gives speckle, and a second Gaussian smooths the speckle; the result is
  * scaled so its mean over its support (B2 > 0.12) is u0 ~ U(0.5, 0.55), then clipped to [0, 1].
  *
- * Textures are generated lazily, once per (block size, sigma pair), and cached; each synthesis
- * takes a random sub-block. Block contents depend only on the bank's seed, the size and the
- * pair, never on the cache state, so a warm bank gives the same synthesis as a cold one.
+ * As in the reference, each synthesis cuts a random window out of one large texture volume:
+ * a bank holds, per sigma pair, one volume of a fixed size (default 96^3, at least the size of
+ * most tumor regions and of the 96^3 training crops' tumors), generated on first use from the
+ * bank's seed and the pair alone, then cached. The window's start is uniform per axis in
+ * [0, T - L - 1]; a window longer than the volume continues it by reflection, which is seamless
+ * because the volume's filters reflect at its borders too. So every crop and every call draws
+ * a different window, the contents never depend on the sizes asked or on the cache state, and a
+ * warm bank gives the same synthesis as a cold one.
+ *
+ * Cost: both Gaussians run on a coarser grid (gaussianFilterMultiscale: the same mean and
+ * variance, autocorrelation within 0.01 of the exact filter's on 96^3 noise): B2 with about
+ * sigma 2 left on it (f = floor(sigma_b / 2)), A2, which only sets the speckle's probability,
+ * with 1.5 (f = floor(sigma_a / 1.5)). One 96^3 volume then costs a few tens of ms, about the
+ * same for every pair.
  */
 import { Rng } from '../random.ts';
 import type { Dims3 } from '../volume/volume.ts';
-import { gaussianFilter3d } from './gaussian.ts';
+import { gaussianFilterMultiscale } from './gaussian.ts';
 
 export interface TextureSigmas {
   sigmaA: number;
@@ -43,8 +54,9 @@ export interface TextureDetails {
 export function generateTextureDetailed(dims: Dims3, sigmas: TextureSigmas, rng: Rng): TextureDetails {
   const n = dims[0] * dims[1] * dims[2];
   const a = new Float32Array(n);
-  for (let v = 0; v < n; v++) a[v] = rng.random();
-  const a2 = gaussianFilter3d(a, dims, sigmas.sigmaA);
+  rng.fillUniform(a);
+  // A2 only sets the speckle's probability (rescaled to [b0, b0 + s]): a coarser grid for it.
+  const a2 = gaussianFilterMultiscale(a, dims, sigmas.sigmaA, undefined, 1.5);
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (let v = 0; v < n; v++) {
@@ -55,13 +67,15 @@ export function generateTextureDetailed(dims: Dims3, sigmas: TextureSigmas, rng:
   const scale = rng.uniform(0.19, 0.21);
   const base = rng.uniform(0.04, 0.06);
   const k = hi > lo ? scale / (hi - lo) : 0;
-  // B = 1[P > R], reusing `a` for the speckle.
+  // B = 1[P > R], R drawn into `a`, which then holds the speckle. Float32 R as numpy's float64
+  // would compare P to a value rounded at 2^-24: no visible difference in a probability.
   const b = a;
+  rng.fillUniform(b);
   for (let v = 0; v < n; v++) {
     const p = k * (a2[v] - lo) + base;
-    b[v] = p > rng.random() ? 1 : 0;
+    b[v] = p > b[v] ? 1 : 0;
   }
-  const b2 = gaussianFilter3d(b, dims, sigmas.sigmaB, 4, a2);
+  const b2 = gaussianFilterMultiscale(b, dims, sigmas.sigmaB, a2);
   const u0 = rng.uniform(0.5, 0.55);
   let sum = 0;
   let count = 0;
@@ -85,11 +99,13 @@ export function generateTextureDetailed(dims: Dims3, sigmas: TextureSigmas, rng:
 
 export interface TextureBankOptions {
   sigmas?: readonly TextureSigmas[];
-  /** Seeds the block contents (not the per-synthesis choices, which use the caller's Rng). */
+  /** Seeds the volumes' contents (not the per-synthesis choices, which use the caller's Rng). */
   seed?: number;
-  /** Smallest block edge: small tumors then draw sub-blocks from a larger, more varied block. */
+  /** Edge of the texture volumes in voxels, or their dims (default 96). */
+  size?: number | Dims3;
+  /** Older name of `size` (one edge). */
   minBlock?: number;
-  /** Cache budget; least recently used blocks are dropped beyond it. */
+  /** Cache budget; least recently used volumes are dropped beyond it. */
   maxBytes?: number;
 }
 
@@ -97,93 +113,106 @@ export interface TextureSample {
   /** Texture values over the requested region, [size] in volume layout. */
   data: Float32Array;
   sigmas: TextureSigmas;
+  /** Where the window starts in the pair's texture volume. */
+  start: Dims3;
 }
 
-interface Block {
-  dims: Dims3;
-  data: Float32Array;
-}
-
-const BLOCK_STEP = 32;
+/** Default texture volume edge. */
+export const TEXTURE_VOLUME_SIZE = 96;
 
 export class TextureBank {
   readonly sigmas: readonly TextureSigmas[];
+  /** Dims of every texture volume of this bank. */
+  readonly dims: Dims3;
   private readonly seed: number;
-  private readonly minBlock: number;
   private readonly maxBytes: number;
-  private readonly cache = new Map<string, Block>();
+  private readonly cache = new Map<number, Float32Array>();
   private bytes = 0;
-  /** Blocks generated so far (for benchmarks and tests of the cache). */
+  /** Volumes generated so far (for benchmarks and tests of the cache). */
   generated = 0;
 
   constructor(options: TextureBankOptions = {}) {
     this.sigmas = options.sigmas ?? DEFAULT_TEXTURE_SIGMAS;
     this.seed = options.seed ?? 0x7e47;
-    this.minBlock = options.minBlock ?? 128;
+    const size = options.size ?? options.minBlock ?? TEXTURE_VOLUME_SIZE;
+    this.dims = typeof size === 'number' ? [size, size, size] : [size[0], size[1], size[2]];
+    if (!this.dims.every((d) => Number.isInteger(d) && d >= 8 && d <= 1024)) {
+      throw new RangeError('texture volume edges must be integers in 8..1024');
+    }
     this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
   }
 
-  /**
-   * Block edge for a region of `size` inside a volume of `volumeDims`: cubic, a multiple of 32
-   * (few distinct sizes, so the cache hits), never larger than the volume itself.
-   */
-  blockDims(size: Dims3, volumeDims: Dims3): Dims3 {
-    const need = Math.max(this.minBlock, Math.ceil(Math.max(...size) / BLOCK_STEP) * BLOCK_STEP);
-    return [0, 1, 2].map((a) => Math.max(size[a], Math.min(need, volumeDims[a]))) as Dims3;
-  }
-
-  /** The cached block for (dims, sigma pair index), generating it on first use. */
-  block(dims: Dims3, pair: number): Block {
-    const key = `${dims.join('x')}/${pair}`;
-    const hit = this.cache.get(key);
+  /** The texture volume of sigma pair `pair`, generated on first use. */
+  volume(pair: number): Float32Array {
+    const hit = this.cache.get(pair);
     if (hit) {
-      this.cache.delete(key);
-      this.cache.set(key, hit);
+      this.cache.delete(pair);
+      this.cache.set(pair, hit);
       return hit;
     }
-    const rng = new Rng(hashSeed(this.seed, dims, pair));
-    const block = { dims, data: generateTexture(dims, this.sigmas[pair], rng) };
+    const data = generateTexture(this.dims, this.sigmas[pair], new Rng(hashSeed(this.seed, pair)));
     this.generated++;
-    this.cache.set(key, block);
-    this.bytes += block.data.byteLength;
-    for (const [k, b] of this.cache) {
-      if (this.bytes <= this.maxBytes || k === key) break;
+    this.cache.set(pair, data);
+    this.bytes += data.byteLength;
+    for (const [k, v] of this.cache) {
+      if (this.bytes <= this.maxBytes || k === pair) break;
       this.cache.delete(k);
-      this.bytes -= b.data.byteLength;
+      this.bytes -= v.byteLength;
     }
-    return block;
+    return data;
   }
 
-  /** Generates every sigma pair's block for this region size now (benchmarks: cold vs warm). */
-  warm(size: Dims3, volumeDims: Dims3): void {
-    const dims = this.blockDims(size, volumeDims);
-    for (let p = 0; p < this.sigmas.length; p++) this.block(dims, p);
+  /** Generates every sigma pair's volume now (benchmarks: cold vs warm). */
+  warm(): void {
+    for (let p = 0; p < this.sigmas.length; p++) this.volume(p);
   }
 
   /**
-   * A random texture (uniform over the sigma pairs) and a random sub-block of `size`; start per
-   * axis uniform in [0, T - L - 1] like the reference (0 when the block is exactly the size).
+   * A random texture (uniform over the sigma pairs) and a random window of `size` in its volume:
+   * start per axis uniform in [0, T - L - 1] like the reference (0 when the window is as long as
+   * the volume or longer, which then continues by reflection). Four draws of `rng` whatever the
+   * size. `_volumeDims` (the CT's dims) is no longer used: the window does not depend on it.
    */
-  sample(size: Dims3, volumeDims: Dims3, rng: Rng): TextureSample {
+  sample(size: Dims3, _volumeDims: Dims3 | undefined, rng: Rng): TextureSample {
     const pair = rng.int(0, this.sigmas.length - 1);
-    const dims = this.blockDims(size, volumeDims);
-    const start = [0, 1, 2].map((a) => rng.int(0, Math.max(0, dims[a] - size[a] - 1)));
-    const { data: src } = this.block(dims, pair);
+    const T = this.dims;
+    const start = [0, 1, 2].map((a) => {
+      const r = rng.int(0, Math.max(0, T[a] - size[a] - 1));
+      return size[a] < T[a] ? r : 0;
+    }) as Dims3;
+    const src = this.volume(pair);
     const [sx, sy, sz] = size;
     const data = new Float32Array(sx * sy * sz);
+    const ix = reflectedRange(start[0], sx, T[0]);
+    const iy = reflectedRange(start[1], sy, T[1]);
+    const iz = reflectedRange(start[2], sz, T[2]);
+    const inside = start[0] + sx <= T[0];
     for (let k = 0; k < sz; k++) {
       for (let j = 0; j < sy; j++) {
-        const from = start[0] + dims[0] * (start[1] + j + dims[1] * (start[2] + k));
-        data.set(src.subarray(from, from + sx), sx * (j + sy * k));
+        const row = T[0] * (iy[j] + T[1] * iz[k]);
+        const out = sx * (j + sy * k);
+        if (inside) data.set(src.subarray(row + start[0], row + start[0] + sx), out);
+        else for (let i = 0; i < sx; i++) data[out + i] = src[row + ix[i]];
       }
     }
-    return { data, sigmas: this.sigmas[pair] };
+    return { data, sigmas: this.sigmas[pair], start };
   }
 }
 
-function hashSeed(seed: number, dims: Dims3, pair: number): number {
+/** Indices start..start+n-1 folded into [0, T) by reflection (d c b a | a b c d | d c b a). */
+function reflectedRange(start: number, n: number, T: number): Int32Array {
+  const out = new Int32Array(n);
+  const period = 2 * T;
+  for (let t = 0; t < n; t++) {
+    const m = (start + t) % period;
+    out[t] = m < T ? m : period - 1 - m;
+  }
+  return out;
+}
+
+function hashSeed(seed: number, pair: number): number {
   let h = 0x811c9dc5 ^ seed;
-  for (const v of [dims[0], dims[1], dims[2], pair]) {
+  for (const v of [pair, 0x9e37]) {
     h = Math.imul(h ^ v, 0x01000193);
     h ^= h >>> 15;
   }

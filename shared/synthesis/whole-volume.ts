@@ -1,7 +1,9 @@
 /**
  * Synthesis on a whole CT volume of any orientation, spacing and datatype:
  * canonical RAS -> resample to the working spacing (1.5 mm: image linear, label nearest) ->
- * HU window [-175, 250] -> synthesize -> back to the input grid.
+ * HU window (HU_WINDOW) -> synthesize -> back to the input grid. The handcrafted synthesis
+ * resamples only the organ's box plus a margin (organ-grid.ts: the same result, a fraction of
+ * the cost); a generator sees the whole field of view, as its receptive field reaches past it.
  *
  * Going back, only the change is carried: the HU difference made at the working spacing is
  * resampled (linearly) onto the input grid and added to the input's own HU on the organ's
@@ -12,7 +14,7 @@
 import { FreeTumorError } from '../errors.ts';
 import { affinesClose, applyAffine, invertAffine, multiplyAffine } from '../geometry/affine.ts';
 import { fromCanonical, type Reorientation, toCanonical } from '../geometry/orientation.ts';
-import { resampleToGrid, resampleToSpacing } from '../geometry/resample.ts';
+import { gridForSpacing, resampleToGrid } from '../geometry/resample.ts';
 import { HU_WINDOW, windowHU } from '../intensity/window.ts';
 import { voxelVolumeMl } from '../labels/components.ts';
 import {
@@ -25,12 +27,13 @@ import {
 } from '../labels/labelmap.ts';
 import type { Rng } from '../random.ts';
 import { datatypeInfo } from '../volume/datatype.ts';
-import type { Affine, Dims3, Volume, VoxelArray } from '../volume/volume.ts';
-import { applyDifference, type CompositionMode } from './compose.ts';
+import { type Affine, type Dims3, type Volume, type VoxelArray, voxelCount } from '../volume/volume.ts';
+import { applyDifference, type CompositionMode, drawDifference } from './compose.ts';
+import { organWorkGrid } from './organ-grid.ts';
 import { type PlanOptions, planSynthesis, type Region, type SynthesisInput } from './plan.ts';
 import { renderAxialPng } from './preview.ts';
 import { round, summarizeTumors, type TumorSummary } from './summary.ts';
-import { type SynthesisResult, synthesize } from './synthesize.ts';
+import type { SynthesisResult } from './synthesize.ts';
 import type { TextureBank } from './texture.ts';
 import type { SynthesisType } from './tumors.ts';
 
@@ -125,7 +128,8 @@ export class LabelIdScan {
 
   /** The organ's ids with the tumor id moved past the label's largest one when it is taken. */
   ids(ids: OrganLabels): OrganLabels {
-    if (!ids.tumorOutAssigned) return ids;
+    // A scheme's own tumor id (TotalSegmentator's 201 from an earlier synthesis) is no collision.
+    if (!ids.tumorOutAssigned || ids.tumor.includes(ids.tumorOut)) return ids;
     return this.used ? { ...ids, tumorOut: this.max + 1 } : ids;
   }
 }
@@ -150,7 +154,12 @@ export function emptyOrganError(organ: OrganName, ids: OrganLabels, spacing: num
 }
 
 /** Canonical orientation, working spacing, window and merged label (see the module comment). */
-function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions): Prepared {
+function prepare(
+  image: Volume,
+  label: Volume,
+  options: VolumeSynthesisOptions,
+  organOnly: boolean,
+): Prepared {
   checkSameGrid(image, label);
   const organIds = freeTumorId(organLabels(options.labelMap, options.organ), label.data);
   checkTumorIdFits(organIds, label.datatype);
@@ -158,11 +167,24 @@ function prepare(image: Volume, label: Volume, options: VolumeSynthesisOptions):
   const [lo, hi] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];
   const { volume: canonImage, undo: undoImage } = toCanonical(image);
   const { volume: canonLabel, undo: undoLabel } = toCanonical(label);
-  const work = resampleToSpacing(canonImage, [spacing, spacing, spacing], 'linear');
-  const workLabel = resampleToSpacing(canonLabel, [spacing, spacing, spacing], 'nearest');
+  const lut = mergedLookup(options.labelMap, options.organ);
+  const grid = organOnly
+    ? organWorkGrid(canonLabel, lut, spacing)
+    : gridForSpacing(canonLabel.dims, canonLabel.affine, [spacing, spacing, spacing]);
+  // Organ-only (handcrafted): the image is resampled later, on the tumors' region alone
+  // (fillImageRegion); nothing else of it is read. A generator needs it all now.
+  const work: Volume = organOnly
+    ? {
+        dims: grid.dims,
+        data: new Float32Array(voxelCount(grid.dims)),
+        affine: grid.affine,
+        datatype: 'float32',
+      }
+    : resampleToGrid(canonImage, grid.dims, grid.affine, 'linear');
+  const workLabel = resampleToGrid(canonLabel, grid.dims, grid.affine, 'nearest');
   const merged = toMergedScheme(workLabel.data, options.labelMap, options.organ);
   if (!merged.includes(1)) throw emptyOrganError(options.organ, organIds, spacing);
-  const x = windowHU(work.data, lo, hi);
+  const x = organOnly ? new Float32Array(work.data.length) : windowHU(work.data, lo, hi);
   return {
     image,
     label,
@@ -185,13 +207,36 @@ export function synthesizeVolume(
   options: VolumeSynthesisOptions,
   rng: Rng,
 ): VolumeSynthesisResult {
-  const p = prepare(image, label, options);
-  const result = synthesize(
-    p.input,
-    { ...planOptions(options), difference: options.difference, mode: options.mode },
-    rng,
-  );
-  return finish(p, result);
+  const p = prepare(image, label, options, true);
+  // synthesize()'s steps and draws, with the image filled in between: plan, difference, compose.
+  const plan = planSynthesis(p.input, planOptions(options), rng);
+  const difference = options.difference ?? drawDifference(rng);
+  const mode = options.mode ?? 'darken';
+  if (plan.region) fillImageRegion(p, plan.region);
+  const out = applyDifference(p.input.image, plan, difference, mode);
+  return finish(p, { image: out, plan, difference, mode });
+}
+
+/** Resamples the CT on `region` of the working grid into work (HU) and input.image (windowed). */
+function fillImageRegion(p: Prepared, region: Region): void {
+  const { work } = p;
+  const [nx, ny] = work.dims;
+  const origin = applyAffine(work.affine, region.start);
+  const affine = Float64Array.from(work.affine);
+  affine[3] = origin[0];
+  affine[7] = origin[1];
+  affine[11] = origin[2];
+  const hu = resampleToGrid(p.canonImage, region.size, affine, 'linear').data as Float32Array;
+  const x = windowHU(hu, p.window[0], p.window[1]);
+  const [sx, sy, sz] = region.size;
+  for (let k = 0; k < sz; k++) {
+    for (let j = 0; j < sy; j++) {
+      const row = region.start[0] + nx * (region.start[1] + j + ny * (region.start[2] + k));
+      const local = sx * (j + sy * k);
+      (work.data as Float32Array).set(hu.subarray(local, local + sx), row);
+      p.input.image.set(x.subarray(local, local + sx), row);
+    }
+  }
 }
 
 /** Provides a per-voxel difference map for the working grid; only `region` needs values. */
@@ -205,7 +250,7 @@ export async function synthesizeVolumeWith(
   rng: Rng,
   provider: DifferenceProvider,
 ): Promise<VolumeSynthesisResult> {
-  const p = prepare(image, label, options);
+  const p = prepare(image, label, options, false);
   const plan = planSynthesis(p.input, planOptions(options), rng);
   const mode = options.mode ?? 'darken';
   const map = plan.region ? await provider(p.input, plan.region) : 0;
@@ -223,12 +268,30 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
   const x = p.input.image;
   const { plan } = result;
   const span = hi - lo;
-  const deltaWork = new Float32Array(x.length);
-  const tumorWork = new Float32Array(x.length);
-  for (let v = 0; v < x.length; v++) {
-    if (plan.weight[v] !== 0) deltaWork[v] = (result.image[v] - x[v]) * span;
-    if (plan.label[v] === 3) tumorWork[v] = 1;
+  const [wx, wy] = work.dims;
+  // The HU change and the tumor on the working region only: outside it both are 0, and so is its
+  // outermost layer (it lies a blur radius + 1 past the tumors), so resampling the region alone
+  // back gives what resampling the whole working grid would.
+  const region = plan.region ?? { start: [0, 0, 0] as Dims3, size: [1, 1, 1] as Dims3 };
+  const [rx, ry, rz] = region.size;
+  const deltaWork = new Float32Array(rx * ry * rz);
+  const tumorWork = new Float32Array(deltaWork.length);
+  for (let k = 0; k < rz; k++) {
+    for (let j = 0; j < ry; j++) {
+      const row = region.start[0] + wx * (region.start[1] + j + wy * (region.start[2] + k));
+      const local = rx * (j + ry * k);
+      for (let i = 0; i < rx; i++) {
+        const v = row + i;
+        if (plan.weight[v] !== 0) deltaWork[local + i] = (result.image[v] - x[v]) * span;
+        if (plan.label[v] === 3) tumorWork[local + i] = 1;
+      }
+    }
   }
+  const regionAffine = Float64Array.from(work.affine);
+  const regionOrigin = applyAffine(work.affine, region.start);
+  regionAffine[3] = regionOrigin[0];
+  regionAffine[7] = regionOrigin[1];
+  regionAffine[11] = regionOrigin[2];
   const lut = mergedLookup(options.labelMap, options.organ);
   // Back in the canonical frame (the same grid whatever the input orientation), then un-reoriented.
   const source = canonImage.data;
@@ -241,7 +304,7 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
   if (sub) {
     // Only the part of the input grid that the working region covers is resampled back.
     const deltaIn = resampleToGrid(
-      { dims: work.dims, data: deltaWork, affine: work.affine, datatype: 'float32' },
+      { dims: region.size, data: deltaWork, affine: regionAffine, datatype: 'float32' },
       sub.dims,
       sub.affine,
       'linear',
@@ -249,7 +312,7 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
     // Linear + 0.5 rather than nearest: a 3 mm voxel centre lies exactly between 1.5 mm centres,
     // where nearest would break ties by axis direction; this is a symmetric majority.
     const tumorIn = resampleToGrid(
-      { dims: work.dims, data: tumorWork, affine: work.affine, datatype: 'float32' },
+      { dims: region.size, data: tumorWork, affine: regionAffine, datatype: 'float32' },
       sub.dims,
       sub.affine,
       'linear',
@@ -282,11 +345,20 @@ function finish(p: Prepared, result: SynthesisResult): VolumeSynthesisResult {
     }
   }
 
+  // summarizeTumors indexes the working grid: the region's change placed there.
+  const deltaHu = new Float32Array(x.length);
+  for (let k = 0; k < rz; k++) {
+    for (let j = 0; j < ry; j++) {
+      const row = region.start[0] + wx * (region.start[1] + j + wy * (region.start[2] + k));
+      const local = rx * (j + ry * k);
+      deltaHu.set(deltaWork.subarray(local, local + rx), row);
+    }
+  }
   const summary = synthesisSummary(
     options,
     { organIds, spacing, window: [lo, hi], affine: image.affine },
     result,
-    summarizeTumors(plan, work.affine, work.data, deltaWork),
+    summarizeTumors(plan, work.affine, work.data, deltaHu),
     { tumorVoxels, changed },
   );
   const outImageVol = fromCanonical({ ...canonImage, data: outImage }, undoImage);

@@ -26,7 +26,12 @@ export const KEYS = {
 };
 
 /** Bundles the Worker into `outdir` (relative to the repository) and returns the module paths. */
-export function buildWorker(outdir: string): { script: string; wasm: string; outdir: string } {
+export function buildWorker(outdir: string): {
+  script: string;
+  wasm: string;
+  wasmModules: string[];
+  outdir: string;
+} {
   const abs = join(ROOT, outdir);
   execFileSync(WRANGLER, ['deploy', '--dry-run', '--outdir', outdir], {
     cwd: ROOT,
@@ -34,10 +39,17 @@ export function buildWorker(outdir: string): { script: string; wasm: string; out
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
   });
   const files = readdirSync(abs);
-  const wasm = files.find((f) => f.endsWith('.wasm'));
+  // ORT's wasm, and the kernels engine's (shared/engine/wasm/kernels-st.wasm): both CompiledWasm modules.
+  const wasmModules = files.filter((f) => f.endsWith('.wasm'));
+  const wasm = wasmModules.find((f) => f.includes('ort-wasm'));
   if (!files.includes('index.js') || !wasm)
     throw new Error(`bundle in ${outdir} lacks index.js or the ORT wasm`);
-  return { script: join(abs, 'index.js'), wasm: join(abs, wasm), outdir: abs };
+  return {
+    script: join(abs, 'index.js'),
+    wasm: join(abs, wasm),
+    wasmModules: wasmModules.map((f) => join(abs, f)),
+    outdir: abs,
+  };
 }
 
 export interface WorkerOptions {
@@ -49,7 +61,7 @@ export interface WorkerOptions {
 }
 
 export function startWorker(
-  bundle: { script: string; wasm: string; outdir: string },
+  bundle: { script: string; wasmModules: string[]; outdir: string },
   options: WorkerOptions = {},
 ) {
   // Miniflare 5 takes a new options shape; the converter keeps the documented v4 one readable here.
@@ -58,7 +70,7 @@ export function startWorker(
       modulesRoot: bundle.outdir,
       modules: [
         { type: 'ESModule', path: bundle.script },
-        { type: 'CompiledWasm', path: bundle.wasm },
+        ...bundle.wasmModules.map((path) => ({ type: 'CompiledWasm' as const, path })),
       ],
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: ['enable_request_signal'],

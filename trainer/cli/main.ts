@@ -15,21 +15,21 @@ import { CliError } from './output.ts';
 type Registrar = { register(program: Command): void };
 
 // The commands, in the order `--help` lists them.
-const COMMAND_MODULES: Array<() => Promise<Registrar>> = [
-  () => import('./commands/info.ts'),
-  () => import('./commands/convert.ts'),
-  () => import('./commands/phantom.ts'),
-  () => import('./commands/synthesize.ts'),
-  () => import('./commands/synthesize-dataset.ts'),
-  () => import('./commands/train.ts'),
-  () => import('./commands/job.ts'),
-  () => import('./commands/export.ts'),
-  () => import('./commands/segment.ts'),
-  () => import('./commands/score.ts'),
-  () => import('./commands/evaluate.ts'),
-  () => import('./commands/publish.ts'),
-  () => import('./commands/demo.ts'),
-];
+const COMMAND_MODULES: Record<string, () => Promise<Registrar>> = {
+  info: () => import('./commands/info.ts'),
+  convert: () => import('./commands/convert.ts'),
+  phantom: () => import('./commands/phantom.ts'),
+  synthesize: () => import('./commands/synthesize.ts'),
+  'synthesize-dataset': () => import('./commands/synthesize-dataset.ts'),
+  train: () => import('./commands/train.ts'),
+  job: () => import('./commands/job.ts'),
+  export: () => import('./commands/export.ts'),
+  segment: () => import('./commands/segment.ts'),
+  score: () => import('./commands/score.ts'),
+  evaluate: () => import('./commands/evaluate.ts'),
+  publish: () => import('./commands/publish.ts'),
+  demo: () => import('./commands/demo.ts'),
+};
 
 export async function main(argv: string[]): Promise<number> {
   // Handled before commander: its program-level --version would also swallow `export --version V`.
@@ -45,8 +45,13 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText('after', `\nfreetumor --version (or -V) prints the package version (${VERSION}).`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const load of COMMAND_MODULES) {
-    (await load()).register(program);
+  // Only the command being run is loaded (a module's top-level imports, e.g. tfjs for `train`,
+  // would otherwise cost every command its start-up); help and unknown commands load them all.
+  const name = argv.find((a) => !a.startsWith('-'));
+  const only =
+    name !== undefined && Object.hasOwn(COMMAND_MODULES, name) ? [name] : Object.keys(COMMAND_MODULES);
+  for (const key of only) {
+    (await COMMAND_MODULES[key]()).register(program);
   }
   const verbose = argv.includes('--verbose');
   try {

@@ -6,6 +6,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { ORGANS } from '../../shared/labels/organs.ts';
 import { MODEL_ROLES, type ModelManifest, type ModelRole } from '../../shared/model/manifest.ts';
 import { buildUNet, sizeMultiple } from '../models/unet.ts';
 import { type CheckpointData, loadCheckpoint } from '../train/checkpoint.ts';
@@ -80,9 +81,7 @@ export async function exportRun(
     const int8 =
       options.quantize === 'none' ? undefined : encodeModel(quantizeWeightsInt8(graph.model).model);
     const qc = config.segmentation?.qc;
-    const labels = LABELS[role](
-      role === 'generator' ? ['liver', 'pancreas', 'kidney'].slice(0, graph.outChannels) : organs,
-    );
+    const labels = LABELS[role](role === 'generator' ? ORGANS.slice(0, graph.outChannels) : organs);
     const fields: ManifestFields = {
       name: `freetumor-${role}-${organs.join('-')}`,
       role,
@@ -105,11 +104,11 @@ export async function exportRun(
       training: {
         mode: config.kind === 'segmentation' ? config.segmentation.mode : 'synthesis',
         steps: ckpt.step,
-        cases: { labeled: 0, unlabeled: 0 },
+        cases: trainingCases(ckpt, options.log),
         datasets: config.data.datasets.map((d) => d.name),
         architecture: { ...state.config },
       },
-      metrics: typeof ckpt.extra.best === 'number' ? { validationSelect: ckpt.extra.best } : {},
+      metrics: validationMetrics(ckpt),
       ...(qc && qc.policy !== 'none' && role !== 'generator'
         ? {
             qualityControl: {
@@ -127,6 +126,35 @@ export async function exportRun(
     exported.push({ role, manifestPath: path, manifest });
   }
   return exported;
+}
+
+/** The training cases the run recorded in its checkpoint (older checkpoints have none: 0, said in the log). */
+function trainingCases(
+  ckpt: CheckpointData,
+  log?: (m: string) => void,
+): { labeled: number; unlabeled: number } {
+  const c = ckpt.extra.cases as { labeled?: unknown; unlabeled?: unknown } | undefined;
+  if (c && Number.isInteger(c.labeled) && Number.isInteger(c.unlabeled)) {
+    return { labeled: c.labeled as number, unlabeled: c.unlabeled as number };
+  }
+  log?.('export: the checkpoint predates recorded case counts; the manifest says 0');
+  return { labeled: 0, unlabeled: 0 };
+}
+
+/**
+ * The validation metrics of the exported checkpoint (for best.ckpt those of its own step), as
+ * recorded by the run: val_* values, `validationStep`, and `validationSelect` (what the best
+ * checkpoint maximises). Empty when the run never validated.
+ */
+function validationMetrics(ckpt: CheckpointData): Record<string, number> {
+  const out: Record<string, number> = {};
+  const v = ckpt.extra.validation as Record<string, unknown> | null | undefined;
+  for (const [k, x] of Object.entries(v ?? {})) {
+    if (typeof x !== 'number' || !Number.isFinite(x)) continue;
+    out[k === 'step' ? 'validationStep' : k] = x;
+  }
+  if (typeof ckpt.extra.best === 'number') out.validationSelect = ckpt.extra.best;
+  return out;
 }
 
 function defaultVersion(step: number): string {

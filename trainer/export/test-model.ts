@@ -13,6 +13,7 @@ import {
   model,
   type SymbolicTensor,
 } from '@tensorflow/tfjs-layers';
+import { HU_WINDOW } from '../../shared/intensity/window.ts';
 import type { Preprocessing } from '../../shared/model/manifest.ts';
 import { registerTrainingGradients } from '../models/gradients.ts';
 import { GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
@@ -156,7 +157,7 @@ export function testManifestFields(
     ...rest,
     preprocessing: {
       spacing: [1.5, 1.5, 1.5],
-      window: [-175, 250],
+      window: [HU_WINDOW[0], HU_WINDOW[1]],
       orientation: 'RAS',
       patchSize: [16, 16, 16],
       overlap: 0.5,

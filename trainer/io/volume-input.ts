@@ -13,8 +13,9 @@ import type { DicomFile, DicomSource } from '../../shared/dicom/read-series.ts';
 import { DEFAULT_DICOM_LIMITS, type DicomLimits } from '../../shared/dicom/series.ts';
 import { isZip } from '../../shared/dicom/zip.ts';
 import { FreeTumorError, LimitError } from '../../shared/errors.ts';
-import { type NiftiReadInfo, readNiftiAsync, readNiftiHeader } from '../../shared/volume/nifti.ts';
+import { type NiftiReadInfo, readNiftiHeader } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
+import { readNiftiNode } from './nifti-node.ts';
 
 export type InputKind = 'nifti' | 'dicom-folder' | 'dicom-zip';
 
@@ -84,7 +85,8 @@ export async function readVolumeBytes(
     );
   }
   const header = readNiftiHeader(bytes);
-  return { volume: await readNiftiAsync(bytes), kind: 'nifti', nifti: header };
+  // Inflated by Node's native zlib (nifti-node.ts), the same checks as the shared reader.
+  return { volume: readNiftiNode(bytes), kind: 'nifti', nifti: header };
 }
 
 /**

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { ORGANS } from '../../shared/labels/organs.ts';
 
 /** An object key: relative, no `..` segments, no control characters. */
 const objectKey = z
@@ -54,7 +55,7 @@ export const dataManifestSchema = z
   .object({
     schemaVersion: z.literal(1),
     name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/),
-    organ: z.enum(['liver', 'pancreas', 'kidney']),
+    organ: z.enum(ORGANS),
     /** Label scheme of the label objects (`freetumor`, `totalseg` or `liver=1,liver_tumor=2`). */
     labelMap: z.string().min(1).default('freetumor'),
     cases: z.array(dataCaseSchema).min(2).max(100_000),

@@ -5,12 +5,13 @@
 
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
+import { splitRange } from '../../shared/engine/engine.ts';
 import type { ConvRuntime } from './wasm-runtime.ts';
 
 /** Bytes of one vol2col chunk: about half of a core's L2, so col and the panels stay cached. */
-const CHUNK_BYTES = 512 * 1024;
+export const CHUNK_BYTES = 512 * 1024;
 /** Below this many multiply-adds per call, waking the workers costs more than it saves. */
-const MIN_PARALLEL_MACS = 4e6;
+export const MIN_PARALLEL_MACS = 4e6;
 
 export interface ConvPlan {
   /** Byte offset of the Geom block in wasm memory. */
@@ -49,8 +50,8 @@ export type ConvGeometry = Pick<
 > & { padInfo: { front: number; top: number; left: number } };
 
 export function planConv(rt: ConvRuntime, info: ConvGeometry): ConvPlan {
-  const geom = rt.alloc(21);
-  rt.i32(geom, 21).set([
+  const geom = rt.alloc(22);
+  rt.i32(geom, 22).set([
     info.batchSize,
     info.inDepth,
     info.inHeight,
@@ -72,6 +73,7 @@ export function planConv(rt: ConvRuntime, info: ConvGeometry): ConvPlan {
     info.padInfo.front,
     info.padInfo.top,
     info.padInfo.left,
+    0,
   ]);
   const rows = info.batchSize * info.outDepth * info.outHeight * info.outWidth;
   const patch = info.filterDepth * info.filterHeight * info.filterWidth * info.inChannels;
@@ -82,16 +84,7 @@ export function planConv(rt: ConvRuntime, info: ConvGeometry): ConvPlan {
 }
 
 /** Splits [0, rows) into `parts` near-equal ranges whose inner bounds are multiples of 4. */
-export function splitRows(rows: number, parts: number): Array<[number, number]> {
-  const ranges: Array<[number, number]> = [];
-  let start = 0;
-  for (let part = 0; part < parts; part++) {
-    const end = part === parts - 1 ? rows : Math.min(rows, Math.round((rows * (part + 1)) / parts / 4) * 4);
-    ranges.push([start, end]);
-    start = end;
-  }
-  return ranges;
-}
+export const splitRows = splitRange;
 
 /** The float32 values tfjs's cpu backend holds for a tensor (no copy). */
 export function valuesOf(backend: MathBackendCPU, t: TensorInfo): Float32Array {

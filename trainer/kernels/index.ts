@@ -2,22 +2,30 @@
  * Fast kernels for tfjs's cpu backend: 3D convolutions (forward and both gradients) in wasm SIMD
  * across threads, 3D max pooling, float32 fast paths for Concat, SplitV, Add, Multiply and Sum,
  * and fused instance/group normalisation (forward and gradient), kernels tfjs does not have, that
- * trainer/models/norm.ts uses when they are registered.
+ * trainer/models/norm.ts uses when they are registered, the ReLU gradient as one pass, and the
+ * AdamW update of one variable as one kernel (trainer/train/optim.ts uses it when registered).
  * registerFastCpuKernels() swaps them in for the stock ones; restoreStockCpuKernels() puts the
  * stock ones back (benchmarks, parity tests). Both are idempotent and cheap: the wasm module and
  * the worker threads start on the first conv call.
  */
 // The stock kernels must be registered before they can be saved and swapped.
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-layers registers tfjs-core's gradients, which must exist before one is overridden here.
+import '@tensorflow/tfjs-layers';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import {
+  type GradConfig,
+  getGradient,
   getKernel,
   type KernelConfig,
   type KernelFunc,
+  registerGradient,
   registerKernel,
   type TensorInfo,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { ADAMW_KERNEL, adamwKernel } from './adamw.ts';
+import { enablePooling, uninstallBufferPool } from './buffer-pool.ts';
 import { conv3dKernel } from './conv3d.ts';
 import { conv3dBackpropFilterKernel } from './conv3d-backprop-filter.ts';
 import { conv3dBackpropInputKernel } from './conv3d-backprop-input.ts';
@@ -28,6 +36,7 @@ import {
   instanceNormKernel,
 } from './instance-norm.ts';
 import { maxPool3dGradKernel, maxPool3dKernel } from './maxpool3d.ts';
+import { RELU_GRAD_KERNEL, reluGradConfig, reluGradKernel } from './relu-grad.ts';
 import {
   binaryFast,
   concatFast,
@@ -90,10 +99,13 @@ const FAST: Array<{ name: string; kernel: FastKernel }> = [
 const ADDED: KernelConfig[] = [
   { kernelName: INSTANCE_NORM_KERNEL, backendName: BACKEND, kernelFunc: instanceNormKernel },
   { kernelName: INSTANCE_NORM_GRAD_KERNEL, backendName: BACKEND, kernelFunc: instanceNormGradKernel },
+  { kernelName: RELU_GRAD_KERNEL, backendName: BACKEND, kernelFunc: reluGradKernel },
+  { kernelName: ADAMW_KERNEL, backendName: BACKEND, kernelFunc: adamwKernel },
 ];
 
 /** The stock configs, saved the first time the fast ones go in. */
 const stock = new Map<string, KernelConfig>();
+let stockReluGrad: GradConfig | undefined;
 let fastActive = false;
 
 export function registerFastCpuKernels(): void {
@@ -107,6 +119,9 @@ export function registerFastCpuKernels(): void {
     registerKernel({ ...original, kernelFunc: (args) => kernel(args) ?? fallback(args) });
   }
   for (const config of ADDED) if (!getKernel(config.kernelName, BACKEND)) registerKernel(config);
+  enablePooling();
+  stockReluGrad ??= getGradient('Relu');
+  registerGradient(reluGradConfig(stockReluGrad));
   fastActive = true;
 }
 
@@ -118,6 +133,8 @@ export function restoreStockCpuKernels(): void {
   }
   for (const config of ADDED)
     if (getKernel(config.kernelName, BACKEND)) unregisterKernel(config.kernelName, BACKEND);
+  if (stockReluGrad) registerGradient(stockReluGrad);
+  uninstallBufferPool();
   fastActive = false;
 }
 

@@ -8,6 +8,9 @@ import { LimitError } from '../../shared/errors.ts';
 import { Rng } from '../../shared/random.ts';
 import { registerTrainingGradients } from '../models/gradients.ts';
 import { fusedInstanceNormActive, GroupNorm3D, InstanceNorm3D } from '../models/norm.ts';
+import { AdamW } from '../train/optim.ts';
+import { fusedAdamWActive } from './adamw.ts';
+import { pooledBytes } from './buffer-pool.ts';
 import { fastCpuKernelsActive, registerFastCpuKernels, restoreStockCpuKernels } from './index.ts';
 import { convRuntime } from './wasm-runtime.ts';
 
@@ -125,6 +128,28 @@ const convCases = (seed: number, n: number, dilation: boolean): ConvCase[] => {
       x: [1, 24, 24, 24, 16],
       filter: [2, 2, 2, 16, 32],
       strides: [2, 2, 2],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    // Winograd F(2,3): odd sizes (partial tiles), 'valid' and 'same', channel counts off multiples of 4.
+    {
+      x: [2, 7, 9, 5, 12],
+      filter: [3, 3, 3, 12, 9],
+      strides: [1, 1, 1],
+      pad: 'same',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 8, 7, 10, 9],
+      filter: [3, 3, 3, 9, 14],
+      strides: [1, 1, 1],
+      pad: 'valid',
+      dilations: [1, 1, 1],
+    },
+    {
+      x: [1, 20, 20, 20, 24],
+      filter: [3, 3, 3, 24, 16],
+      strides: [1, 1, 1],
       pad: 'same',
       dilations: [1, 1, 1],
     },
@@ -285,6 +310,44 @@ describe('fast element-wise, reduction and layout kernels match stock', () => {
       expectClose(n.stock, n.fast, 1e-6);
     }
   });
+
+  it('the Relu gradient (one fused pass) with NaN and infinity in x and dy', () => {
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0];
+    const x = tf.tensor(Float32Array.from({ length: 60 }, (_, i) => (i < 5 ? special[i] : (i % 9) - 4)));
+    const dy = tf.tensor(
+      Float32Array.from({ length: 60 }, (_, i) => (i % 7 === 3 ? special[i % 5] : i - 30)),
+    );
+    const r = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy));
+    expectClose(r.stock, r.fast, 0);
+    const big = stockAndFast(() => tf.grad((t: tf.Tensor) => tf.relu(t))(a, tf.onesLike(a)));
+    expectClose(big.stock, big.fast, 0);
+  });
+});
+
+describe('large element-wise kernels (wasm) give stock bits', () => {
+  it('ReLU, its gradient, bias add and full add past the wasm threshold, with NaN and infinities', () => {
+    const n = 32 * 32 * 32 * 12;
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0];
+    const values = (seed: number) =>
+      Float32Array.from({ length: n }, (_, i) => (i % 997 < 5 ? special[i % 997] : Math.sin(i * seed) * 3));
+    const x = tf.tensor(values(0.37), [1, 32, 32, 32, 12]);
+    const dy = tf.tensor(values(0.11), [1, 32, 32, 32, 12]);
+    const bias = tf.tensor(
+      Float32Array.from({ length: 12 }, (_, i) => i - 6.5),
+      [12],
+    );
+    const cases: Array<() => tf.Tensor> = [
+      () => tf.relu(x),
+      () => tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy),
+      () => tf.add(x, bias),
+      () => tf.add(x, dy),
+    ];
+    for (const fn of cases) {
+      const r = stockAndFast(fn);
+      expectClose(r.stock, r.fast, 0);
+    }
+    tf.dispose([x, dy, bias]);
+  });
 });
 
 describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
@@ -295,6 +358,9 @@ describe('fused InstanceNorm3D and GroupNorm3D match the composed ops', () => {
     { shape: [2, 3, 4, 2, 8], groups: 2 },
     { shape: [1, 4, 3, 5, 6], groups: 3 },
     { shape: [1, 2, 2, 3, 4], groups: 1 },
+    // Large enough to split over threads and over many voxel blocks; 9 channels leave a scalar tail.
+    { shape: [1, 16, 32, 32, 9], groups: 3 },
+    { shape: [2, 16, 16, 32, 16], groups: null },
   ];
   for (const { shape, groups } of cases) {
     const name = groups === null ? 'InstanceNorm3D' : `GroupNorm3D(${groups})`;
@@ -360,6 +426,98 @@ describe('a 3D U-Net training step', () => {
     };
     const { stock, fast } = stockAndFast(run);
     expectClose(stock, fast, 1e-5);
+  });
+});
+
+describe('the fused AdamW update', () => {
+  for (const amsgrad of [false, true]) {
+    it(`gives the composed update's bits over several steps (amsgrad ${amsgrad})`, () => {
+      const run = () => {
+        const rng = new Rng(61);
+        const vars = [tf.variable(random([3, 4, 5], rng)), tf.variable(random([7], rng))];
+        const opt = new AdamW(vars, { weightDecay: 0.01, amsgrad });
+        for (let step = 0; step < 4; step++) {
+          const grads: tf.NamedTensorMap = {};
+          for (const v of vars) grads[v.name] = tf.mul(random(v.shape, rng), step === 2 ? 1e-3 : 1);
+          opt.apply(grads, 1e-3 * (step + 1));
+          tf.dispose(Object.values(grads));
+        }
+        const out = vars.map((v) => v.dataSync().slice() as Float32Array);
+        opt.dispose();
+        tf.dispose(vars);
+        return out;
+      };
+      restoreStockCpuKernels();
+      expect(fusedAdamWActive()).toBe(false);
+      const stock = run();
+      registerFastCpuKernels();
+      expect(fusedAdamWActive()).toBe(true);
+      const fast = run();
+      expectClose(stock, fast, 0);
+    });
+  }
+});
+
+/** Positions where two arrays differ (a count, so a failure does not print a million-element diff). */
+function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = Math.abs(a.length - b.length);
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) n++;
+  return n;
+}
+
+describe('recycled output buffers', () => {
+  // 32^3 x 8 = 2^18 floats: the smallest size the pool takes.
+  const shape: Shape5 = [1, 32, 32, 32, 8];
+
+  it('recycles the outputs of disposed tensors and keeps training results equal to stock', () => {
+    const rng = new Rng(71);
+    const x = random(shape, rng);
+    const w = tf.variable(tf.mul(random([3, 3, 3, 8, 8], rng), 0.2));
+    const loss = () =>
+      tf.sum(tf.mul(tf.relu(tf.conv3d(tf.relu(x) as tf.Tensor5D, w as tf.Tensor5D, 1, 'same')), x));
+    const steps = () => {
+      const out: tf.Tensor[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { value, grads } = tf.variableGrads(loss as () => tf.Scalar, [w]);
+        out.push(value, grads[w.name]);
+      }
+      return out;
+    };
+    const { stock, fast } = stockAndFast(steps);
+    expectClose(stock, fast);
+    // Three steps of the same size: later steps reuse what earlier ones disposed.
+    expect(pooledBytes()).toBeGreaterThan(0);
+    tf.dispose([x, w]);
+  });
+
+  it('never hands out a buffer that dataSync() returned', () => {
+    registerFastCpuKernels();
+    const a = random(shape, new Rng(72));
+    const read = tf.relu(a);
+    const values = read.dataSync();
+    const kept = values.slice();
+    read.dispose();
+    // Live outputs of the same size, none equal to relu(a): a wrongly recycled buffer would change.
+    const others = [1, 2, 3].map((k) => tf.relu(tf.add(tf.neg(a), k)));
+    expect(mismatches(values, kept)).toBe(0);
+    tf.dispose([a, ...others]);
+  });
+
+  it('never hands out a buffer that a live view (a contiguous slice) still reads', () => {
+    registerFastCpuKernels();
+    const a = random(shape, new Rng(73));
+    const half = a.dataSync().slice(0, a.size / 2);
+    const viewed = tf.relu(a);
+    const view = tf.slice(viewed, [0, 0, 0, 0, 0], [1, 16, 32, 32, 8]);
+    viewed.dispose();
+    const others = [1, 2, 3].map((k) => tf.relu(tf.add(tf.neg(a), k)));
+    expect(
+      mismatches(
+        view.dataSync() as Float32Array,
+        half.map((v) => Math.max(v, 0)),
+      ),
+    ).toBe(0);
+    tf.dispose([a, view, ...others]);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   type MaxPool3DGradAttrs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { allocOutput, allocZeroed } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
 
 type PoolInfo = backend_util.Conv3DInfo;
@@ -58,9 +59,9 @@ function forEachWindow(
   }
 }
 
-export function maxPool3d(x: Float32Array, info: PoolInfo): Float32Array {
+export function maxPool3d(x: Float32Array, info: PoolInfo, alloc: (n: number) => Float32Array): Float32Array {
   const C = info.inChannels;
-  const y = new Float32Array(info.batchSize * info.outDepth * info.outHeight * info.outWidth * C);
+  const y = alloc(info.batchSize * info.outDepth * info.outHeight * info.outWidth * C);
   forEachWindow(info, (o, taps, count) => {
     for (let c = 0; c < C; c++) {
       let m = Number.NEGATIVE_INFINITY;
@@ -75,9 +76,14 @@ export function maxPool3d(x: Float32Array, info: PoolInfo): Float32Array {
 }
 
 /** Adds each window's dy to its argmax: the last maximum in scan order, as stock's >= picks. */
-export function maxPool3dGrad(dy: Float32Array, x: Float32Array, info: PoolInfo): Float32Array {
+export function maxPool3dGrad(
+  dy: Float32Array,
+  x: Float32Array,
+  info: PoolInfo,
+  zeros: (n: number) => Float32Array,
+): Float32Array {
   const C = info.inChannels;
-  const dx = new Float32Array(info.batchSize * info.inDepth * info.inHeight * info.inWidth * C);
+  const dx = zeros(info.batchSize * info.inDepth * info.inHeight * info.inWidth * C);
   forEachWindow(info, (o, taps, count) => {
     for (let c = 0; c < C; c++) {
       let m = Number.NEGATIVE_INFINITY;
@@ -111,13 +117,17 @@ export const maxPool3dKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const a = attrs as unknown as MaxPool3DAttrs;
   const cpu = backend as MathBackendCPU;
   const info = poolInfo(x.shape, a);
-  return cpu.makeTensorInfo(info.outShape, 'float32', maxPool3d(valuesOf(cpu, x), info)) as TensorInfo;
+  return cpu.makeTensorInfo(
+    info.outShape,
+    'float32',
+    maxPool3d(valuesOf(cpu, x), info, (n) => allocOutput(cpu, n)),
+  ) as TensorInfo;
 };
 
 export const maxPool3dGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
   const cpu = backend as MathBackendCPU;
   const info = poolInfo(input.shape, attrs as unknown as MaxPool3DGradAttrs);
-  const dx = maxPool3dGrad(valuesOf(cpu, dy), valuesOf(cpu, input), info);
+  const dx = maxPool3dGrad(valuesOf(cpu, dy), valuesOf(cpu, input), info, (n) => allocZeroed(cpu, n));
   return cpu.makeTensorInfo(input.shape, 'float32', dx) as TensorInfo;
 };

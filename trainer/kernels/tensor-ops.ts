@@ -8,7 +8,9 @@
  */
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { backend_util, type NamedAttrMap, type TensorInfo, util } from '@tensorflow/tfjs-core';
+import { allocOutput } from './buffer-pool.ts';
 import { valuesOf } from './conv-plan.ts';
+import { addWasm, biasAddWasm, MIN_VALUES, reluWasm } from './elementwise.ts';
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
@@ -25,7 +27,7 @@ export function concatFast(
   );
   const outer = size(outShape.slice(0, axis));
   const rowLen = size(outShape.slice(axis));
-  const out = new Float32Array(outer * rowLen);
+  const out = allocOutput(backend, outer * rowLen);
   let offset = 0;
   for (const t of inputs) {
     const v = valuesOf(backend, t);
@@ -48,7 +50,7 @@ export function splitVFast(backend: MathBackendCPU, x: TensorInfo, attrs: NamedA
   let offset = 0;
   for (const s of sizes) {
     const block = s * inner;
-    const out = new Float32Array(outer * block);
+    const out = allocOutput(backend, outer * block);
     copyRows(v, rowLen, offset, out, block, 0, block, outer);
     const shape = x.shape.slice();
     shape[axis] = s;
@@ -123,7 +125,14 @@ export function binaryFast(
   if (!ba || !bb || total === 0) return null;
   const x = valuesOf(backend, a);
   const y = valuesOf(backend, b);
-  const out = new Float32Array(total);
+  const alloc = (n: number) => allocOutput(backend, n);
+  if (op === 'add' && total >= MIN_VALUES && ba.kind === 'full') {
+    // Bias adds (a per-channel vector) and gradient sums (two full tensors) in wasm.
+    if (bb.kind === 'full') return backend.makeTensorInfo(outShape, 'float32', addWasm(x, y, alloc));
+    if (bb.kind === 'tile' && bb.n > 1 && bb.n === outShape[outShape.length - 1])
+      return backend.makeTensorInfo(outShape, 'float32', biasAddWasm(x, y, alloc));
+  }
+  const out = allocOutput(backend, total);
   if (ba.kind === 'full' && bb.kind === 'full') binaryLoop(op, out, x, y, total, total);
   else if (ba.kind === 'full' && bb.kind === 'tile') binaryLoop(op, out, x, y, total, bb.n);
   else if (ba.kind === 'tile' && bb.kind === 'full') binaryLoopTiledLeft(op, out, x, y, total, ba.n);
@@ -278,7 +287,13 @@ export function unaryFast(
 ): TensorInfo | null {
   if (x.dtype !== 'float32') return null;
   const v = valuesOf(backend, x);
-  const out = new Float32Array(v.length);
+  if (op === 'relu' && v.length >= MIN_VALUES)
+    return backend.makeTensorInfo(
+      x.shape,
+      'float32',
+      reluWasm(v, (n) => allocOutput(backend, n)),
+    );
+  const out = allocOutput(backend, v.length);
   if (op === 'relu') {
     for (let i = 0; i < v.length; i++) out[i] = Math.max(0, v[i]);
   } else {
@@ -299,7 +314,7 @@ export function softmaxFast(
   if (logits.dtype !== 'float32' || rank === 0 || (dim !== -1 && dim !== rank - 1)) return null;
   const v = valuesOf(backend, logits);
   const n = logits.shape[rank - 1];
-  const out = new Float32Array(v.length);
+  const out = allocOutput(backend, v.length);
   for (let base = 0; base < v.length; base += n) {
     let m = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < n; j++) if (v[base + j] > m || Number.isNaN(v[base + j])) m = v[base + j];

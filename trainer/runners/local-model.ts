@@ -1,20 +1,21 @@
 /**
  * Opens an exported model folder for the CLI: finds the manifest (`DIR/manifest.json` or
  * `DIR/<role>/manifest.json`), verifies the model file's sha256 (shared/model/load.ts) and only then
- * makes an onnxruntime-node session.
+ * makes a runner on the chosen engine (engine.ts: the kernels engine or onnxruntime-node).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
-import type { OrtRunner } from '../../shared/inference/ort-runner.ts';
 import { loadModel, type Precision } from '../../shared/model/load.ts';
 import type { ModelManifest, ModelRole } from '../../shared/model/manifest.ts';
-import { createNodeRunner } from './onnxruntime-node.ts';
+import { createLocalRunner, type EngineChoice, type EngineName, type LocalRunner } from './engine.ts';
 
 export interface LocalModel {
   manifest: ModelManifest;
   precision: Precision;
-  runner: OrtRunner;
+  runner: LocalRunner;
+  /** The engine the runner runs on (after `auto` and any fallback). */
+  engine: EngineName;
 }
 
 /** The folder holding the role's manifest.json, or null when neither layout has one. */
@@ -40,7 +41,7 @@ async function manifestDir(dir: string, role: ModelRole): Promise<{ root: string
 export async function openLocalModel(
   dir: string,
   role: ModelRole,
-  options: { precision?: Precision; threads?: number; required?: boolean } = {},
+  options: { precision?: Precision; threads?: number; engine?: EngineChoice; required?: boolean } = {},
 ): Promise<LocalModel | null> {
   const found = await manifestDir(dir, role);
   if (!found) {
@@ -61,6 +62,9 @@ export async function openLocalModel(
     },
     options.precision ?? 'int8',
   );
-  const runner = await createNodeRunner(loaded.bytes, { threads: options.threads });
-  return { manifest: loaded.manifest, precision: loaded.file.precision, runner };
+  const { runner, engine } = await createLocalRunner(loaded.bytes, {
+    engine: options.engine,
+    threads: options.threads,
+  });
+  return { manifest: loaded.manifest, precision: loaded.file.precision, runner, engine };
 }

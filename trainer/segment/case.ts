@@ -126,6 +126,7 @@ export function caseSummary(
   const ml = voxelMl(r.affine);
   return {
     model: { name: manifest.name, version: manifest.version, precision: model.precision },
+    engine: model.engine,
     input,
     dims: r.dims,
     modelDims: r.modelDims,

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { FreeTumorError } from '../../shared/errors.ts';
+import { HU_WINDOW } from '../../shared/intensity/window.ts';
+import { ORGANS } from '../../shared/labels/organs.ts';
 
 const side = z.number().int().min(8).max(512);
 const patchSize = z
@@ -18,7 +20,7 @@ export const datasetSchema = z
     path: z.string().min(1),
     /** `freetumor`, `totalseg` or a custom map (`liver=1,liver_tumor=2`), see shared/labels. */
     labelMap: z.string().min(1).default('freetumor'),
-    organ: z.enum(['liver', 'pancreas', 'kidney']),
+    organ: z.enum(ORGANS),
     /** How many times each labeled case appears per epoch (the reference repeats labeled sets x10). */
     repeat: z.number().int().min(1).max(1000).default(1),
     /** Use the unlabeled part (organ masks, no tumor annotations). Ignored by the baseline mode. */
@@ -34,7 +36,7 @@ export const dataSchema = z
       .tuple([z.number().positive(), z.number().positive(), z.number().positive()])
       .default([1.5, 1.5, 1.5]),
     /** HU window mapped to [0, 1]. */
-    window: z.tuple([z.number(), z.number()]).default([-175, 250]),
+    window: z.tuple([z.number(), z.number()]).default([HU_WINDOW[0], HU_WINDOW[1]]),
     /** Preprocessed-volume cache; default `<run>/cache` (`.cache/freetumor` to share between runs). */
     cacheDir: z.string().nullable().default(null),
     /** Validation cases per data set taken from the labeled part (sliding-window tumor Dice). */

@@ -7,6 +7,7 @@
  * With wd = 0 this is Adam (the GAN uses betas (0, 0.999), notes §3).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW_KERNEL, fusedAdamWActive } from '../kernels/adamw.ts';
 
 export interface AdamWOptions {
   beta1: number;
@@ -53,10 +54,21 @@ export class AdamW {
     const { beta1, beta2, epsilon, weightDecay, amsgrad } = this.options;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
+    const fused = fusedAdamWActive();
     tf.tidy(() => {
       this.variables.forEach((p, i) => {
         const g = grads[p.name];
         if (!g) return;
+        if (fused) {
+          // One pass per variable (trainer/kernels/adamw.ts), the same bits as the ops below.
+          const inputs = { p, g, m: this.m[i], v: this.v[i], ...(amsgrad ? { vmax: this.vmax[i] } : {}) };
+          const attrs = { lr, beta1, beta2, epsilon, weightDecay, bc1, bc2 };
+          const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap);
+          [p, this.m[i], this.v[i], ...(amsgrad ? [this.vmax[i]] : [])].forEach((t, k) => {
+            t.assign((out as tf.Tensor[])[k]);
+          });
+          return;
+        }
         const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
         this.m[i].assign(m);

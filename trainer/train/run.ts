@@ -128,6 +128,14 @@ export async function runTraining(o: RunOptions): Promise<RunSummary> {
   let start = 0;
   let resumedFrom: number | null = null;
   let best: number | null = null;
+  // What an exported model's manifest reports (trainer/export): the cases it was trained on and
+  // the validation metrics of the checkpoint (best.ckpt: those of its step; checkpoint.ckpt: the
+  // latest validation).
+  let validation: Record<string, number> | null = null;
+  const cases = {
+    labeled: o.entries.filter((e) => e.labeled).length,
+    unlabeled: o.entries.filter((e) => !e.labeled).length,
+  };
   const ckpt = await loadCheckpoint(paths.checkpoint);
   if (ckpt) {
     if (ckpt.kind !== t.kind)
@@ -149,6 +157,7 @@ export async function runTraining(o: RunOptions): Promise<RunSummary> {
     start = ckpt.step;
     resumedFrom = start;
     best = typeof ckpt.extra.best === 'number' ? ckpt.extra.best : null;
+    validation = (ckpt.extra.validation as Record<string, number> | undefined) ?? null;
     metrics.truncateAfter(start);
     log(`resuming from step ${start}`);
   } else {
@@ -186,14 +195,18 @@ export async function runTraining(o: RunOptions): Promise<RunSummary> {
       if (validateNow && t.validate) {
         const v = await t.validate(done);
         metrics.append(done, { ...v.metrics, validation: true });
+        validation = { ...v.metrics, step: done };
         if (best === null || v.select > best) {
           best = v.select;
-          await saveCheckpoint(paths.best, await snapshot(t, done, o.config, { best }));
+          await saveCheckpoint(paths.best, await snapshot(t, done, o.config, { best, cases, validation }));
         }
       }
       const stopping = o.shouldStop?.() === true;
       if (done % o.config.checkpointEvery === 0 || done === total || stopping) {
-        await saveCheckpoint(paths.checkpoint, await snapshot(t, done, o.config, { best }));
+        await saveCheckpoint(
+          paths.checkpoint,
+          await snapshot(t, done, o.config, { best, cases, validation }),
+        );
       }
       if (stopping) {
         log(`stopped at step ${done}; run the same command again to resume`);

@@ -1,8 +1,15 @@
 /**
- * `freetumor convert IN OUT [--spacing S | --spacing x,y,z] [--orient CODES] [--nearest]
- * [--datatype T] [--series UID] [--json]`: read a NIfTI file or a DICOM series (folder or zip), reorient (exactly: flips and permutations), then resample
- * (trilinear, or nearest for label maps), then write NIfTI-1 in the datatype asked for
- * (`.nii.gz` or `.nii`, by OUT's name).
+ * `freetumor convert IN OUT [--spacing S | --spacing x,y,z] [--orient CODES] [--nearest | --linear]
+ * [--datatype T] [--series UID] [--json]`: read a NIfTI file or a DICOM series (folder or zip),
+ * reorient (exactly: flips and permutations), then resample, then write NIfTI-1 in the datatype
+ * asked for (`.nii.gz` or `.nii`, by OUT's name).
+ *
+ * Interpolation: a label volume (integer voxels, none negative, at most 1024 distinct values:
+ * shared/labels/detect.ts) is resampled with nearest neighbour on its own, because trilinear
+ * would invent ids between neighbours (60 TotalSegmentator classes became 105 values). A CT
+ * (negative air, thousands of values) gets trilinear. The choice and its reason are printed;
+ * --nearest or --linear override it. Refusing label volumes without --nearest would only make
+ * every user type it, and the wrong guess can only be a CT without air, shown in the output.
  */
 import type { Command } from 'commander';
 import {
@@ -12,6 +19,7 @@ import {
   reorientationTo,
 } from '../../../shared/geometry/orientation.ts';
 import { resampleToSpacing } from '../../../shared/geometry/resample.ts';
+import { labelVolumeEvidence } from '../../../shared/labels/detect.ts';
 import { DATATYPE_NAMES, isDataTypeName } from '../../../shared/volume/datatype.ts';
 import { writeNiftiAsync } from '../../../shared/volume/nifti.ts';
 import { type DataTypeName, type Dims3, spacingOf, type Volume } from '../../../shared/volume/volume.ts';
@@ -22,6 +30,7 @@ interface ConvertOptions {
   spacing?: Dims3;
   orient?: string;
   nearest?: boolean;
+  linear?: boolean;
   datatype?: DataTypeName;
   series?: string;
   json?: boolean;
@@ -35,7 +44,8 @@ export function register(program: Command): void {
     .argument('<out>', 'output .nii.gz (or .nii, uncompressed)')
     .option('--spacing <mm>', 'resample to this voxel size: S (isotropic) or x,y,z', parseSpacing)
     .option('--orient <codes>', 'reorient to these axis codes, e.g. RAS or LPS', parseOrient)
-    .option('--nearest', 'nearest-neighbour resampling (for label maps); default trilinear')
+    .option('--nearest', 'nearest-neighbour resampling (default for label volumes)')
+    .option('--linear', 'trilinear resampling (default for images)')
     .option(
       '--datatype <type>',
       `datatype to write: ${DATATYPE_NAMES.join(', ')} (default: the input's)`,
@@ -45,16 +55,19 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (input: string, output: string, opts: ConvertOptions) => {
       const gzip = outputIsGzip(output);
+      if (opts.nearest && opts.linear) throw new CliError('--nearest and --linear exclude each other');
       let vol: Volume = await readVolume(input, 'input', { series: opts.series });
       const from = { dims: vol.dims, spacing: spacingOf(vol.affine), orientation: axcodes(vol.affine) };
+      const interpolation = opts.spacing ? chooseInterpolation(vol, opts) : null;
       if (opts.orient) vol = applyReorientation(vol, reorientationTo(vol.affine, opts.orient));
-      if (opts.spacing) vol = resampleToSpacing(vol, opts.spacing, opts.nearest ? 'nearest' : 'linear');
+      if (opts.spacing && interpolation) vol = resampleToSpacing(vol, opts.spacing, interpolation.mode);
       const datatype = opts.datatype ?? vol.datatype;
       const bytes = await writeNiftiAsync(vol, { gzip, datatype });
       await writeOutput(output, bytes);
       const result = {
         from,
         to: { dims: vol.dims, spacing: spacingOf(vol.affine), orientation: axcodes(vol.affine), datatype },
+        interpolation,
         bytes: bytes.length,
         gzip,
       };
@@ -63,6 +76,7 @@ export function register(program: Command): void {
           `dims         ${from.dims.join(' x ')} -> ${result.to.dims.join(' x ')}`,
           `spacing      ${from.spacing.map((s) => s.toFixed(3)).join(' x ')} -> ${result.to.spacing.map((s) => s.toFixed(3)).join(' x ')} mm`,
           `orientation  ${from.orientation} -> ${result.to.orientation}`,
+          ...(interpolation ? [`resampling   ${interpolation.mode} (${interpolation.reason})`] : []),
           `datatype     ${datatype}, ${bytes.length} bytes written`,
         ].join('\n'),
       );
@@ -98,4 +112,16 @@ function parseOrient(value: string): string {
 function parseDatatype(value: string): DataTypeName {
   if (!isDataTypeName(value)) throw new CliError(`--datatype must be one of ${DATATYPE_NAMES.join(', ')}`);
   return value;
+}
+
+function chooseInterpolation(
+  vol: Volume,
+  opts: ConvertOptions,
+): { mode: 'nearest' | 'linear'; reason: string } {
+  if (opts.nearest) return { mode: 'nearest', reason: '--nearest' };
+  if (opts.linear) return { mode: 'linear', reason: '--linear' };
+  const e = labelVolumeEvidence(vol.data);
+  return e.isLabel
+    ? { mode: 'nearest', reason: `label volume: ${e.reason}; --linear to override` }
+    : { mode: 'linear', reason: `image: ${e.reason}; --nearest to override` };
 }

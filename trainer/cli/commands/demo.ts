@@ -5,6 +5,7 @@
  * the Worker under `wrangler dev` with real HTTP calls, evaluation and a report folder.
  */
 import type { Command } from 'commander';
+import { isOrganName, ORGAN_CHOICES } from '../../../shared/labels/organs.ts';
 import { CliError, integer, log, positiveNumber, printResult } from '../output.ts';
 
 interface DemoCliOptions {
@@ -18,8 +19,6 @@ interface DemoCliOptions {
   budgetScale: number;
   json?: boolean;
 }
-
-const ORGANS = ['liver', 'pancreas', 'kidney'];
 
 export function register(program: Command): void {
   program
@@ -45,7 +44,7 @@ export function register(program: Command): void {
       'label map of --data (freetumor = MSD liver: 1 organ, 2 tumor; or e.g. liver=1,liver_tumor=2)',
       'freetumor',
     )
-    .option('--organ <name>', `organ to synthesize and segment (${ORGANS.join(', ')})`, 'liver')
+    .option('--organ <name>', `organ to synthesize and segment (${ORGAN_CHOICES})`, 'liver')
     .option('--no-edge', 'skip the local Worker (wrangler dev) and its HTTP calls')
     .option('--seed <n>', 'random seed of data and training', integer('--seed', 0), 0)
     .option(
@@ -56,7 +55,7 @@ export function register(program: Command): void {
     )
     .option('--json', 'print one JSON object (the result summary)')
     .action(async (opts: DemoCliOptions) => {
-      if (!ORGANS.includes(opts.organ)) throw new CliError(`--organ must be one of ${ORGANS.join(', ')}`);
+      if (!isOrganName(opts.organ)) throw new CliError(`--organ must be one of ${ORGAN_CHOICES}`);
       if (opts.budgetScale > 20) throw new CliError('--budget-scale must be at most 20');
       if (opts.data) {
         const { parseLabelMap } = await import('../../../shared/labels/labelmap.ts');

@@ -46,7 +46,7 @@ beforeAll(async () => {
   const phantom = generatePhantom({ seed: 1, spacing: 5, tumors: [{ organ: 'liver', count: 2 }] });
   writeFileSync(ct, writeNifti(phantom.ct));
   writeFileSync(label, writeNifti(phantom.label));
-  // The phantom's liver tumors relabelled 3, as `synthesize` marks synthetic tumors.
+  // The phantom's liver tumors relabelled 3, the merged scheme's synthetic tumor (training's labels).
   const synth = Uint8Array.from(phantom.label.data, (v) => (v === 2 ? 3 : v === 1 ? 1 : 0));
   writeFileSync(synthLabel, writeNifti(makeVolume(phantom.label.dims, synth, phantom.label.affine, 'uint8')));
 
@@ -136,11 +136,53 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
     expect(m.affine).toEqual(input.affine);
     expect(m.datatype).toBe('uint8');
     expect(out.dims).toEqual(input.dims);
+    expect(out.engine).toBe('kernels');
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
   });
 
+  it('segment on onnxruntime-node (--engine ort) gives the kernels engine mask; a bad --engine exits 2', async () => {
+    const ortMask = join(dir, 'mask-ort.nii.gz');
+    const r = await cli([
+      'segment',
+      '--model',
+      models,
+      '--image',
+      ct,
+      '--out',
+      ortMask,
+      '--engine',
+      'ort',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).engine).toBe('ort');
+    const a = readNifti(new Uint8Array(readFileSync(mask))).data as Uint8Array;
+    const b = readNifti(new Uint8Array(readFileSync(ortMask))).data as Uint8Array;
+    let differ = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+    expect(differ).toBe(0);
+    // Not a trivially equal pair of empty masks.
+    expect(a.some((v) => v !== 0)).toBe(true);
+    const bad = await cli(['segment', '--model', models, '--image', ct, '--out', ortMask, '--engine', 'gpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--engine must be auto, ort, kernels/);
+  });
+
   it('evaluate reports Dice, NSD and lesions, and exits 2 on a grid mismatch', async () => {
-    const self = await cli(['evaluate', '--pred', label, '--truth', label, '--json', '--tolerance', '5']);
+    const self = await cli([
+      'evaluate',
+      '--pred',
+      label,
+      '--truth',
+      label,
+      '--pred-label-map',
+      'freetumor',
+      '--organ',
+      'liver',
+      '--json',
+      '--tolerance',
+      '5',
+    ]);
     expect(self.code).toBe(0);
     const s = JSON.parse(self.stdout);
     expect(s.tumor.dice).toBe(1);
@@ -149,7 +191,7 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
     expect(s.lesions.trueLesions).toBeGreaterThanOrEqual(1);
     expect(s.tumor.trueMl).toBeGreaterThan(0);
 
-    const vsMask = await cli(['evaluate', '--pred', mask, '--truth', label, '--json']);
+    const vsMask = await cli(['evaluate', '--pred', mask, '--truth', label, '--organ', 'liver', '--json']);
     expect(vsMask.code).toBe(0);
     const v = JSON.parse(vsMask.stdout);
     expect(v.tumor.dice).toBeGreaterThanOrEqual(0);
@@ -185,6 +227,8 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
       ct,
       '--label',
       synthLabel,
+      '--synthetic-label',
+      '3',
       '--threads',
       '1',
       '--json',
@@ -197,6 +241,53 @@ describe('freetumor export / segment / evaluate / score / publish', () => {
     expect(s.detection).toBeLessThanOrEqual(1);
     expect(s.accepted).toBe(s.detection > 0.7);
     expect(s.realism).toBeNull();
+  });
+
+  it('score defaults to the tumor id synthesize wrote, and refuses an id with no voxels', async () => {
+    const out = join(dir, 'synth-out');
+    const syn = await cli([
+      'synthesize',
+      '--image',
+      ct,
+      '--label',
+      label,
+      '--organ',
+      'kidney',
+      '--type',
+      'small',
+      '--count',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(syn.code).toBe(0);
+    const tumorLabel = JSON.parse(syn.stdout).tumorLabel;
+    expect(tumorLabel).toBe(6);
+    const common = [
+      'score',
+      '--model',
+      models,
+      '--image',
+      join(out, 'ct.nii.gz'),
+      '--threads',
+      '1',
+      '--json',
+    ];
+    const r = await cli([...common, '--label', join(out, 'label.nii.gz')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).syntheticLabel).toBe(6);
+    // The phantom label (liver tumors 2) is not synthesize's output: the model's organ (liver)
+    // under the detected FreeTumor scheme gives 2; an id with no voxels is refused.
+    const plain = await cli([...common, '--label', label]);
+    expect(plain.code).toBe(0);
+    expect(JSON.parse(plain.stdout).syntheticLabel).toBe(2);
+    const none = await cli([...common, '--label', label, '--synthetic-label', '9']);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim()).toBe(
+      'freetumor: the label has no voxels of synthetic tumor id 9: pass --synthetic-label',
+    );
   });
 
   it('segment refuses a model file whose sha256 does not match (exit 2, model_integrity)', async () => {

@@ -1,6 +1,7 @@
 /**
  * `freetumor segment --model DIR (--image CT --out MASK | --input-dir DIR --output-dir DIR)`: local
- * inference with the same pipeline as the edge (shared/inference/pipeline.ts) on onnxruntime-node.
+ * inference with the same pipeline as the edge (shared/inference/pipeline.ts) on the kernels engine or
+ * onnxruntime-node (`--engine`, trainer/runners/engine.ts).
  * The input is a NIfTI file or a DICOM series (folder or zip); the mask lies on the input's grid with
  * its affine: 0 background, 1 organ, 2 tumor (the model's class ids), written as NIfTI with label
  * tables beside it or as a DICOM-SEG (`--output-type dicom-seg`). Cases, outputs and batches live in
@@ -8,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import { SERIES_OPTION_HELP } from '../../io/volume-input.ts';
+import { ENGINE_CHOICES, type EngineChoice } from '../../runners/engine-choice.ts';
 import { CliError, integer, log, printResult } from '../output.ts';
 
 interface SegmentCliOptions {
@@ -23,6 +25,7 @@ interface SegmentCliOptions {
   organ?: string;
   precision: 'int8' | 'fp32';
   threads?: number;
+  engine: EngineChoice;
   batch: number;
   minLesionMl: number;
   organConstraint: boolean;
@@ -32,9 +35,7 @@ interface SegmentCliOptions {
 export function register(program: Command): void {
   program
     .command('segment')
-    .description(
-      'segment the organ and tumors of a CT (NIfTI or DICOM) with an exported model (onnxruntime-node)',
-    )
+    .description('segment the organ and tumors of a CT (NIfTI or DICOM) with an exported model')
     .requiredOption(
       '--model <dir>',
       'exported model folder (holding segmentor/manifest.json or manifest.json)',
@@ -63,7 +64,8 @@ export function register(program: Command): void {
     .option('--series <uid>', SERIES_OPTION_HELP)
     .option('--organ <name>', 'organ to segment (must be one the model covers)')
     .option('--precision <p>', 'model file to use: int8 or fp32', parsePrecision, 'int8')
-    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', integer('--threads', 1))
+    .option('--threads <n>', 'inference threads (default: all cores)', integer('--threads', 1))
+    .option('--engine <e>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, parseEngine, 'auto')
     .option('--batch <n>', 'patches per inference call', integer('--batch', 1), 1)
     .option(
       '--min-lesion-ml <ml>',
@@ -79,6 +81,7 @@ export function register(program: Command): void {
       const model = await openLocalModel(opts.model, 'segmentor', {
         precision: opts.precision,
         threads: opts.threads,
+        engine: opts.engine,
       });
       if (!model) throw new CliError('no segmentor in the model folder');
       const caseOptions = {
@@ -193,6 +196,12 @@ export function parseOutputType(value: string): 'nifti' | 'dicom-seg' {
   if (value !== 'nifti' && value !== 'dicom-seg')
     throw new CliError(`--output-type must be nifti or dicom-seg, got ${JSON.stringify(value)}`);
   return value;
+}
+
+export function parseEngine(value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value))
+    throw new CliError(`--engine must be ${ENGINE_CHOICES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as EngineChoice;
 }
 
 export function parsePrecision(value: string): 'int8' | 'fp32' {

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
+import { ORGAN_CHOICES } from '../../../shared/labels/organs.ts';
 import { CliError, integer, log, printResult } from '../output.ts';
 
 interface DatasetCliOptions {
@@ -45,7 +46,7 @@ export function register(program: Command): void {
     )
     .option('--variants <n>', 'variants per case', integer('--variants', 1), 1)
     .option('--workers <k>', 'worker threads (default: CPU cores)', integer('--workers', 1))
-    .option('--organ <name>', 'liver, pancreas or kidney', 'liver')
+    .option('--organ <name>', ORGAN_CHOICES, 'liver')
     .option(
       '--label-map <map>',
       'freetumor, totalseg, or ids like liver=5,kidney=2+3,pancreas=10',

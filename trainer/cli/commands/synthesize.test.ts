@@ -126,7 +126,7 @@ describe('freetumor synthesize', () => {
     [['--organ', 'lung'], '--organ must be one of'],
     [['--organ', 'liver', '--type', 'huge'], '--type must be one of'],
     [['--organ', 'liver', '--label-map', 'liver=x'], 'label ids must be integers'],
-    [['--organ', 'pancreas'], 'no pancreas voxels'],
+    [['--organ', 'pancreas'], 'no pancreas in the label'],
     [['--organ', 'liver', '--difference', '3'], '--difference must be a number in 0..1'],
     [['--organ', 'liver', '--generator', 'nowhere/g.onnx'], 'no generator manifest.json in the model folder'],
     [['--organ', 'liver', '--generator', 'g.onnx', '--difference', '0.3'], 'exclude each other'],

@@ -6,6 +6,8 @@
  */
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { LABEL_MAP_HELP } from '../../../shared/labels/labelmap.ts';
+import { ORGAN_CHOICES } from '../../../shared/labels/organs.ts';
 import type {
   VolumeSynthesisOptions,
   VolumeSynthesisResult,
@@ -36,12 +38,8 @@ export function register(program: Command): void {
     .description('add synthetic tumor(s) to a CT: synthetic CT + label on the input grid, summary, preview')
     .requiredOption('--image <file>', 'CT volume (NIfTI in HU, or a DICOM series folder/zip)')
     .requiredOption('--label <file>', 'organ label map on the same grid (NIfTI)')
-    .requiredOption('--organ <name>', 'liver, pancreas or kidney')
-    .option(
-      '--label-map <map>',
-      'freetumor, totalseg, or ids like liver=5,kidney=2+3,pancreas=10',
-      'freetumor',
-    )
+    .requiredOption('--organ <name>', ORGAN_CHOICES)
+    .option('--label-map <map>', LABEL_MAP_HELP, 'auto')
     .option('--type <type>', 'tiny, small, medium, large, mix or random', 'random')
     .option('--count <n>', 'number of tumors (default: per type, 1 for random)', integer('--count', 1))
     .option('--seed <n>', 'random seed', integer('--seed', 0), 0)
@@ -87,8 +85,9 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
       '--difference and --generator exclude each other (the generator gives the difference map)',
     );
   }
-  const labelMap = parseLabelMap(opts.labelMap);
-  const { writeNifti } = await import('../../../shared/volume/nifti.ts');
+  // A custom map's syntax is checked before the volumes are read.
+  if (opts.labelMap.trim().toLowerCase() !== 'auto') parseLabelMap(opts.labelMap);
+  const { niftiGz } = await import('../../io/nifti-node.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
@@ -97,6 +96,9 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   const image = await readVolume(opts.image, 'image', { series: opts.series });
   const label = await readVolume(opts.label, 'label');
   const organ = opts.organ as (typeof ORGANS)[number];
+  const { resolveCliLabelMap } = await import('../label-map.ts');
+  const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
+  const labelMap = resolved.map;
   const options: VolumeSynthesisOptions = {
     organ,
     labelMap,
@@ -134,21 +136,26 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   const files = ['ct.nii.gz', 'label.nii.gz', 'summary.json'];
   await writeOutput(
     join(opts.out, 'ct.nii.gz'),
-    writeNifti(result.image, { description: 'freetumor synthetic CT (HU)' }),
+    niftiGz(result.image, { description: 'freetumor synthetic CT (HU)' }),
   );
   await writeOutput(
     join(opts.out, 'label.nii.gz'),
-    writeNifti(result.label, { description: 'freetumor labels + synthetic tumor' }),
+    niftiGz(result.label, { description: 'freetumor labels + synthetic tumor' }),
   );
   if (opts.preview) {
     files.push('preview.png');
     await writeOutput(join(opts.out, 'preview.png'), result.preview());
   }
-  const summary = { seed: opts.seed, ...result.summary, seconds: Math.round(seconds * 1000) / 1000 };
+  const summary = {
+    seed: opts.seed,
+    ...result.summary,
+    labelMapFrom: resolved.reason,
+    seconds: Math.round(seconds * 1000) / 1000,
+  };
   await writeOutput(join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (result.summary.tumorLabelAssigned) {
     log(
-      `note: the label map has no ${opts.organ} tumor id; synthetic tumors are written as ${result.summary.tumorLabel}`,
+      `note: ${labelMap.name} has no ${opts.organ} tumor class; synthetic tumors are written as ${result.summary.tumorLabel}`,
     );
   }
   printResult(opts.json === true, { ...summary, files }, () => {
@@ -159,6 +166,7 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
     );
     return [
       `synthesized ${result.summary.tumors.length} ${opts.organ} tumor(s) (label ${result.summary.tumorLabel}) in ${seconds.toFixed(2)} s`,
+      `label map ${labelMap.name} (${resolved.reason})`,
       ...lines,
       `wrote ${files.join(', ')}`,
     ].join('\n');

@@ -71,6 +71,9 @@ describe('freetumor train', () => {
       '--json',
     ]);
     expect(r.stderr).toContain('backend: cpu');
+    // stderr is a pipe, not a terminal: progress comes as lines (first step, then the last).
+    expect(r.stderr).toMatch(/^segmentation: step 1\/2 \(50%\)/m);
+    expect(r.stderr).toMatch(/^segmentation: step 2\/2 \(100%\) .* in \d+s/m);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ kind: 'segmentation', steps: 2, backend: 'cpu', cases: 2 });
@@ -92,6 +95,14 @@ describe('freetumor train', () => {
     ]);
     expect(more.code).toBe(0);
     expect(JSON.parse(more.stdout)).toMatchObject({ steps: 3, resumedFrom: 2 });
+
+    // The exported manifest carries the cases trained on and the validation of its checkpoint.
+    const exported = join(dir, 'seg-models');
+    const e = await cli(['export', '--run', seg, '--out', exported, '--quantize', 'none', '--json']);
+    expect(e.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(exported, 'segmentor', 'manifest.json'), 'utf8'));
+    expect(manifest.training.cases).toEqual({ labeled: 2, unlabeled: 0 });
+    expect(manifest.training.steps).toBe(3);
 
     const syn = join(dir, 'syn');
     const s = await cli([
