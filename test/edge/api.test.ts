@@ -363,7 +363,9 @@ describe('edge API in workerd', () => {
     // Either the transfer fails or what arrived is not a whole archive: never a silent success.
     if (body) expect(() => unzipSync(body)).toThrow();
     await new Promise((r) => setTimeout(r, 200));
-    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(true);
+    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(
+      true,
+    );
     // The gate was released: the next request is served.
     const ok = await multipart('/v1/synthesize', { organ: 'liver', seed: '5', label, image: ct });
     expect(ok.status).toBe(200);
