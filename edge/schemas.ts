@@ -113,7 +113,11 @@ export const synthesizeMultipart: SchemaObject = {
     type: { type: 'string', enum: ['tiny', 'small', 'medium', 'large', 'mix', 'random'] },
     count: { type: 'integer', minimum: 1, maximum: 10 },
     seed: { type: 'integer' },
-    label_map: { type: 'string', description: 'e.g. liver=5,kidney=2+3,pancreas=10' },
+    label_map: {
+      type: 'string',
+      description:
+        'freetumor, totalseg, totalseg-v1, totalseg-v2, msd or ids (e.g. liver=5,kidney=2+3); absent or auto: detected from the label ids, as the CLI does',
+    },
     format: { type: 'string', enum: ['zip', 'multipart'], default: 'zip' },
   },
 };

@@ -5,8 +5,9 @@
  * streams (shared/synthesis/stream-synthesis.ts), so body and summary match the CLI's byte for byte
  * (the .nii bytes; the gzip framing differs) and a 512 x 512 x 1000 CT fits the 128 MB isolate:
  *
- * - the label part is held compressed (MAX_DECOMPRESSED_BYTES) and read slice by slice, once to plan
- *   the tumors on the organ's box at the working spacing (MAX_SYNTHESIS_VOXELS), then beside the CT,
+ * - the label part is held compressed (MAX_DECOMPRESSED_BYTES) and read slice by slice: once for its
+ *   ids (the label map is resolved as the CLI does: `label_map`, checked against the ids, else the
+ *   scheme detected from them; shared/labels/detect.ts), once to plan the tumors on the organ's box at the working spacing (MAX_SYNTHESIS_VOXELS), then beside the CT,
  *   then once more for the output label;
  * - the image part streams through: each synthetic CT slice goes out gzip-compressed as soon as the
  *   working-grid slabs it takes its change from exist, while the upload goes on.
@@ -18,10 +19,13 @@
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { LimitError } from '../../shared/errors.ts';
-import { parseLabelMap } from '../../shared/labels/labelmap.ts';
+import { LabelIdCollector, type ResolvedLabelMap, resolveLabelMap } from '../../shared/labels/detect.ts';
+import type { OrganName } from '../../shared/labels/organs.ts';
 import { Rng } from '../../shared/random.ts';
 import { StreamedSynthesis } from '../../shared/synthesis/stream-synthesis.ts';
 import { TextureBank } from '../../shared/synthesis/texture.ts';
+import { checkSameGrid } from '../../shared/synthesis/whole-volume.ts';
+import type { NiftiHeaderInfo } from '../../shared/volume/nifti-header.ts';
 import { NiftiSliceReader } from '../../shared/volume/nifti-slices.ts';
 import { gzipNiftiSliceStream } from '../../shared/volume/nifti-write-stream.ts';
 import { edgeContext } from '../context.ts';
@@ -122,7 +126,6 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
       throw new ApiError(400, 'invalid_argument', `${issue?.path.join('.') || 'params'}: ${issue?.message}`);
     }
     const params = parsed.data;
-    const labelMap = parseLabelMap(params.label_map ?? 'freetumor');
     if (!labelBytes || labelBytes.byteLength === 0)
       throw new ApiError(400, 'missing_part', 'multipart part "label" (a NIfTI file) is required');
     const imageBody = streamedImage ?? (heldImage?.byteLength ? bytesStream(heldImage) : null);
@@ -133,6 +136,8 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
     const label = labelBytes;
     const openLabel = () =>
       NiftiSliceReader.open(bytesStream(label), { limits: sliceLimits(config), signal });
+    const resolved = await resolveStreamedLabelMap(image.info, openLabel, params.label_map, params.organ);
+    const labelMap = resolved.map;
     textures ??= new TextureBank({ maxBytes: TEXTURE_CACHE_BYTES });
     const synthesis = await StreamedSynthesis.plan(
       image.info,
@@ -170,7 +175,10 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
       {
         name: 'summary.json',
         type: 'application/json',
-        open: () => new TextEncoder().encode(JSON.stringify({ seed: params.seed, ...synthesis.summary() })),
+        open: () =>
+          new TextEncoder().encode(
+            JSON.stringify({ seed: params.seed, ...synthesis.summary(), labelMapFrom: resolved.reason }),
+          ),
       },
     ];
     const parts_ = parts;
@@ -218,4 +226,27 @@ function describe(error: unknown): string {
 
 function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+}
+
+/**
+ * The label map of the held label, decided as the CLI decides it (shared/labels/detect.ts): one
+ * pass over its slices gathers the ids, so a TotalSegmentator label sent without `label_map` is
+ * read as TotalSegmentator, and a `label_map` that does not fit the ids is refused (422).
+ */
+async function resolveStreamedLabelMap(
+  image: NiftiHeaderInfo,
+  openLabel: () => Promise<NiftiSliceReader>,
+  spec: string | undefined,
+  organ: OrganName,
+): Promise<ResolvedLabelMap> {
+  const reader = await openLabel();
+  const ids = new LabelIdCollector();
+  try {
+    // Grids first, as the plan checks them: a label of another grid is that error, not its ids'.
+    checkSameGrid(image, reader.info);
+    for (let slice = await reader.next(); slice; slice = await reader.next()) ids.add(slice);
+  } finally {
+    await reader.cancel();
+  }
+  return resolveLabelMap(ids.ids(), { spec, organ, option: 'label_map' });
 }

@@ -34,16 +34,30 @@ export interface LabelIds {
 }
 
 export function labelIds(data: ArrayLike<number>): LabelIds {
-  const seen = new Uint8Array(MAX_LABEL_ID + 1);
-  let invalid = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (v >= 0 && v <= MAX_LABEL_ID && v === Math.floor(v)) seen[v] = 1;
-    else invalid++;
+  const collector = new LabelIdCollector();
+  collector.add(data);
+  return collector.ids();
+}
+
+/** labelIds gathered chunk by chunk, for a label read slice by slice (the Worker's stream). */
+export class LabelIdCollector {
+  private readonly seen = new Uint8Array(MAX_LABEL_ID + 1);
+  private invalid = 0;
+
+  add(data: ArrayLike<number>): void {
+    const seen = this.seen;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v >= 0 && v <= MAX_LABEL_ID && v === Math.floor(v)) seen[v] = 1;
+      else this.invalid++;
+    }
   }
-  const ids: number[] = [];
-  for (let id = 1; id <= MAX_LABEL_ID; id++) if (seen[id]) ids.push(id);
-  return { ids, invalid };
+
+  ids(): LabelIds {
+    const ids: number[] = [];
+    for (let id = 1; id <= MAX_LABEL_ID; id++) if (this.seen[id]) ids.push(id);
+    return { ids, invalid: this.invalid };
+  }
 }
 
 export interface ResolveOptions {

@@ -13,11 +13,13 @@
  * block is chosen for the whole grid's dims, and the tumors' positions are moved back by the crop's
  * start (centroids from their exact integer sums). Only the plan's region is kept afterwards.
  */
+
 import { FreeTumorError, LimitError } from '../errors.ts';
 import { invertAffine, multiplyAffine } from '../geometry/affine.ts';
 import { nearestTable } from '../geometry/resample.ts';
 import { type StreamGrid, storageIndexOf, streamGrid } from '../inference/stream-grid.ts';
 import { type PackedPlane, packPlane, unpackPlane } from '../inference/stream-labels.ts';
+import { HU_WINDOW } from '../intensity/window.ts';
 import { type OrganLabels, organLabels, toMergedScheme } from '../labels/labelmap.ts';
 import type { Rng } from '../random.ts';
 import type { NiftiHeaderInfo } from '../volume/nifti-header.ts';
@@ -120,7 +122,7 @@ export async function planStreamed(
 ): Promise<StreamPlan> {
   checkSameGrid(image, label.info);
   const spacing = options.spacing ?? 1.5;
-  const window: [number, number] = options.window ?? [-175, 250];
+  const window: [number, number] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];
   const s: Dims3 = [spacing, spacing, spacing];
   const gi = streamGrid(image.dims, image.affine, s);
   const gl = streamGrid(label.info.dims, label.info.affine, s);

@@ -65,22 +65,72 @@ export class StreamTimeoutError extends FreeTumorError {
   }
 }
 
+/** Bytes one read asks a byte stream for (BYOB), and the reused buffer's size. */
+const READ_BYTES = 256 * 1024;
+
+/**
+ * Reads a stream's chunks, with a BYOB reader where the stream is a byte stream (workerd's request
+ * bodies and DecompressionStream, Blob streams): then the bytes land in a buffer this reader owns,
+ * which `reuse` lets it fill again on the next read instead of allocating one per chunk (a 500 MB
+ * body would otherwise leave 500 MB of garbage for the collector, which runs late on buffers). A
+ * chunk returned with `reuse` on is valid until the next read.
+ */
+class ChunkReader {
+  private readonly byob: ReadableStreamBYOBReader | null;
+  private readonly plain: ReadableStreamDefaultReader<Uint8Array> | null;
+  private spare: ArrayBuffer | null = null;
+  /** Whether the caller is done with a chunk when it asks for the next one. */
+  reuse = false;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    let byob: ReadableStreamBYOBReader | null = null;
+    try {
+      byob = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).getReader({ mode: 'byob' });
+    } catch {
+      byob = null;
+    }
+    this.byob = byob;
+    this.plain = byob ? null : stream.getReader();
+  }
+
+  async read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (this.plain) return this.plain.read();
+    const reader = this.byob as ReadableStreamBYOBReader;
+    const buffer = (this.reuse && this.spare) || new ArrayBuffer(READ_BYTES);
+    this.spare = null;
+    const r = await reader.read(new Uint8Array(buffer));
+    // The read transfers the buffer: the returned view owns it now (the same memory).
+    if (r.value) this.spare = r.value.buffer as ArrayBuffer;
+    if (r.done) return { done: true, value: undefined };
+    return { done: false, value: r.value as Uint8Array };
+  }
+
+  cancel(): Promise<void> {
+    return (this.byob ?? (this.plain as ReadableStreamDefaultReader<Uint8Array>)).cancel();
+  }
+}
+
 /**
  * Counts compressed bytes and stops past the limit; also enforces the idle timeout and the abort
  * signal between chunks.
  */
 class ByteSource {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: ChunkReader;
   private readonly maxBytes: number;
   private readonly idleMs: number | undefined;
   private readonly signal: AbortSignal | undefined;
   bytes = 0;
 
   constructor(stream: ReadableStream<Uint8Array>, maxBytes: number, options: SliceStreamOptions) {
-    this.reader = stream.getReader();
+    this.reader = new ChunkReader(stream);
     this.maxBytes = maxBytes;
     this.idleMs = options.idleTimeoutMs;
     this.signal = options.signal;
+  }
+
+  /** Chunks are consumed before the next read (the raw, not-gzip path): buffers may be reused. */
+  set reuse(on: boolean) {
+    this.reader.reuse = on;
   }
 
   async read(): Promise<Uint8Array | null> {
@@ -134,7 +184,7 @@ class ByteSource {
 /** Decompressed bytes of the NIfTI stream, pulled on demand. */
 class InflatedSource {
   private readonly source: ByteSource;
-  private inflated: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private inflated: ChunkReader | null = null;
   private first: Uint8Array | null = null;
   /** The source's own failure (timeout, limit, disconnect), which the inflater may report otherwise. */
   private sourceError: unknown = null;
@@ -176,14 +226,19 @@ class InflatedSource {
           return src.cancel();
         },
       });
-      // Small output chunks: a bomb is stopped after a few KiB past what the header asked for.
-      this.inflated = compressed
-        .pipeThrough(
+      // Output is pulled one chunk at a time (a BYOB read: at most READ_BYTES): a bomb is stopped one
+      // chunk past what the header asked for.
+      this.inflated = new ChunkReader(
+        compressed.pipeThrough(
           new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
-        )
-        .getReader();
+        ),
+      );
+      // Inflated chunks are consumed before the next is read; the compressed ones are not (the
+      // inflater holds them), so only the inflated side reuses its buffer.
+      this.inflated.reuse = true;
     } else {
       this.first = head;
+      this.source.reuse = true;
     }
   }
 

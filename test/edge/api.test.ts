@@ -122,12 +122,22 @@ function expectCliSynthesis(
       writeNifti(whole.label, { gzip: false, description: description.label }),
     ),
   ).toBe(true);
-  const summary = JSON.parse(new TextDecoder().decode(files['summary.json']));
+  const { labelMapFrom, ...summary } = JSON.parse(new TextDecoder().decode(files['summary.json']));
   expect(summary).toEqual({ seed: p.seed, ...whole.summary });
-  return summary;
+  // How the map was chosen: the field as given, else the scheme detected from the label's ids.
+  expect(labelMapFrom).toMatch(p.labelMap ? /^label_map / : /^detected from label ids /);
+  return { ...summary, labelMapFrom };
 }
 
 let phantomCache: ReturnType<typeof makePhantomInputs> | null = null;
+/** The NIfTI label with its first voxel set to `id` (an id outside FreeTumor's scheme). */
+function withId(label: Uint8Array, id: number): Uint8Array {
+  const v = readNifti(label);
+  const data = Uint8Array.from(v.data);
+  data[0] = id;
+  return writeNifti(makeVolume(v.dims, data, v.affine, 'uint8'));
+}
+
 function phantomInputs() {
   phantomCache ??= makePhantomInputs();
   return phantomCache;
@@ -320,9 +330,11 @@ describe('edge API in workerd', () => {
         expect(
           Buffer.from(gunzipSync(files[f])).equals(gunzipSync(await readFile(join(dir, 'out', f)))),
         ).toBe(true);
+      // The CLI's summary adds its time; the map is detected from the ids by both.
       const { seconds: _, ...cliSummary } = JSON.parse(
         await readFile(join(dir, 'out', 'summary.json'), 'utf8'),
       );
+      expect(cliSummary.labelMapFrom).toBe('detected from label ids 1-5');
       expect(summary).toEqual(cliSummary);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -363,7 +375,9 @@ describe('edge API in workerd', () => {
     // Either the transfer fails or what arrived is not a whole archive: never a silent success.
     if (body) expect(() => unzipSync(body)).toThrow();
     await new Promise((r) => setTimeout(r, 200));
-    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(true);
+    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(
+      true,
+    );
     // The gate was released: the next request is served.
     const ok = await multipart('/v1/synthesize', { organ: 'liver', seed: '5', label, image: ct });
     expect(ok.status).toBe(200);
@@ -420,6 +434,28 @@ describe('edge API in workerd', () => {
       const again = new Uint8Array(await (await send()).arrayBuffer());
       // Same seed, same tumor (compared as voxels: the gzip header carries a time stamp).
       expect(readNifti(unzipSync(again)['label.nii.gz']).data).toEqual(outLabel.data);
+      // Without label_map the TotalSegmentator scheme is detected from the ids (never FreeTumor's,
+      // whose liver is id 1, the spleen here): the tumor lies inside TotalSegmentator's liver (5).
+      const { label_map: _, ...detectParams } = params;
+      const detected = unzipSync(
+        new Uint8Array(
+          await (await multipart('/v1/synthesize', { ...detectParams, label: seg, image: ct })).arrayBuffer(),
+        ),
+      );
+      const detectedSummary = JSON.parse(new TextDecoder().decode(detected['summary.json']));
+      expect(detectedSummary.labelMap).toMatch(/^totalseg/);
+      expect(detectedSummary.labelMapFrom).toMatch(/^detected from label ids 1-/);
+      const detectedLabel = readNifti(detected['label.nii.gz']).data;
+      const inputLabel = readNifti(seg).data;
+      let inLiver = 0;
+      let outside = 0;
+      for (let i = 0; i < detectedLabel.length; i++) {
+        if (detectedLabel[i] !== detectedSummary.tumorLabel) continue;
+        if (inputLabel[i] === 5) inLiver++;
+        else outside++;
+      }
+      expect(inLiver).toBeGreaterThan(0);
+      expect(outside).toBe(0);
     });
   });
 
@@ -488,6 +524,18 @@ describe('edge API in workerd', () => {
       [
         'synthesize with a bad label map',
         () => multipart('/v1/synthesize', { image: ct, label, organ: 'liver', label_map: 'brain=4' }),
+        400,
+        'invalid_label_map',
+      ],
+      [
+        'synthesize with a label map the ids do not fit',
+        () =>
+          multipart('/v1/synthesize', {
+            image: ct,
+            label: withId(label, 50),
+            organ: 'liver',
+            label_map: 'freetumor',
+          }),
         400,
         'invalid_label_map',
       ],
