@@ -149,7 +149,10 @@ try {
     `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
   );
   console.log(
-    `FP lesion voxels by phantom structure: ${[...fpStructures].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`,
+    `FP lesion voxels by phantom structure: ${[...fpStructures]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
   );
   console.log(
     `load ${loadavg()
