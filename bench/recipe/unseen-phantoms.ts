@@ -82,6 +82,9 @@ try {
       join(c, 'mask.nii.gz'),
       '--truth',
       join(c, 'label.nii.gz'),
+      // The phantom's label holds liver, pancreas and kidney: score the organ the model segments.
+      '--organ',
+      'liver',
     ])) as CaseEvaluation;
     evaluations.push(e);
     cases.push({
