@@ -46,6 +46,12 @@ export interface DemoPlan {
   lr: { segmentation: number; synthesis: number };
   /** Synthetic tumor types during the FreeTumor run and the synthesis training. */
   tumorType: TypeChoice;
+  /**
+   * Least share of a synthetic tumor's shape inside the organ (segmentation.minInsideOrgan): the
+   * phantom's real lesions lie wholly in the liver, and tumors cut by its edge taught FreeTumor the
+   * gallbladder (docs/training-recipe.md: false-positive lesions 64 -> 36, all lesions found).
+   */
+  minInsideOrgan: number;
   /** Times each labeled case appears per epoch (the reference repeats its labeled sets x10). */
   labeledRepeat: number;
   /** Synthetic crops per held-out case for the synthesis evaluation. */
@@ -68,6 +74,7 @@ export const FULL_PLAN: DemoPlan = {
   lr: { segmentation: 3e-3, synthesis: 5e-4 },
   // The phantom lesions have radii of 6-20 mm: large synthetic tumors (36-60 mm) are left out.
   tumorType: ['tiny', 'small', 'medium'],
+  minInsideOrgan: 0.9,
   labeledRepeat: 3,
   synthesisEvalPerCase: 4,
   workerStartSeconds: 120,
@@ -86,6 +93,7 @@ export const QUICK_PLAN: DemoPlan = {
   warmupSteps: 2,
   lr: { segmentation: 5e-3, synthesis: 5e-4 },
   tumorType: ['tiny', 'small', 'medium'],
+  minInsideOrgan: 0.9,
   labeledRepeat: 3,
   synthesisEvalPerCase: 2,
   workerStartSeconds: 120,

@@ -103,7 +103,12 @@ export function demoRunConfig(
           cropsPerCase: plan.crops.segmentation,
           validateEvery: ctx.data.selectCheckpoints ? plan.validateEvery : 0,
           optimizer: { lr: plan.lr.segmentation, warmupSteps: plan.warmupSteps, schedule: 'linear' },
-          segmentation: { qc: DEMO_QC, cutmix: true, tumorType: plan.tumorType },
+          segmentation: {
+            qc: DEMO_QC,
+            cutmix: true,
+            tumorType: plan.tumorType,
+            minInsideOrgan: plan.minInsideOrgan,
+          },
         };
   return mergeConfig(own, extra) as RunConfigInput;
 }
