@@ -1,24 +1,57 @@
 /**
- * NIfTI files on the CLI through Node's native zlib. Reading: the header is read first (the
- * shared reader inflates only as far as it), then gunzipSync inflates exactly the bytes it
- * announces (maxOutputLength), so a gzip bomb behind a small header never inflates; a stream that
- * holds more than that, or a corrupt one, goes to the shared reader, which stops at the end of the
- * data or says what is wrong. On the real 5.5 MB sample CT this is ~5-10x faster than fflate's
- * pure-JS inflate and ~2x faster than the web DecompressionStream (which the shared reader keeps
- * for the Worker). Writing deflates at level 1 (nibabel's default level), 2-4x faster than
- * fflate's level 1 and 3-4x faster than zlib's default 6, for files ~12% larger.
+ * NIfTI files on the CLI through Node's native zlib. Reading: the header comes from a native
+ * inflate of the file's first 4 KiB (a truncated stream, Z_SYNC_FLUSH; ~0.2 ms against ~15 ms for
+ * the shared reader's pure-JS fflate in a cold process); then gunzipSync inflates exactly the bytes
+ * it announces (maxOutputLength), so a gzip bomb behind a small header never inflates, into one
+ * buffer of that size (chunkSize: no list of 16 KiB chunks concatenated at the end). Anything
+ * unusual (a header past the first 4 KiB, a stream that holds more than announced, a corrupt
+ * one) goes to the shared reader, which stops at the end of the data or says what is wrong. On
+ * the real 5.5 MB sample CT this is ~5-10x faster than fflate's pure-JS inflate and ~2x faster
+ * than the web DecompressionStream (which the shared reader keeps for the Worker). Writing
+ * deflates at level 1 (nibabel's default level), 2-4x faster than fflate's level 1 and 3-4x
+ * faster than zlib's default 6, for files ~12% larger.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
 import { isGzip } from '../../shared/volume/gzip.ts';
-import { readNifti, readNiftiHeader, type WriteNiftiOptions, writeNifti } from '../../shared/volume/nifti.ts';
+import {
+  DEFAULT_NIFTI_LIMITS,
+  type NiftiReadInfo,
+  readNifti,
+  readNiftiHeader,
+  type WriteNiftiOptions,
+  writeNifti,
+} from '../../shared/volume/nifti.ts';
+import { NiftiStreamParser } from '../../shared/volume/nifti-stream.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
 
-export function readNiftiNode(bytes: Uint8Array): Volume {
+/** Compressed bytes inflated natively for the header (a NIfTI-2 header is 540 bytes). */
+const HEADER_PREFIX = 4096;
+
+/** readNiftiHeader (same checks, same result), the header inflated by native zlib. */
+export function readNiftiHeaderNode(bytes: Uint8Array): NiftiReadInfo {
+  if (!isGzip(bytes) || bytes.length > DEFAULT_NIFTI_LIMITS.maxCompressedBytes) return readNiftiHeader(bytes);
+  try {
+    const head = gunzipSync(bytes.subarray(0, HEADER_PREFIX), { finishFlush: constants.Z_SYNC_FLUSH });
+    const parser = new NiftiStreamParser({ ...DEFAULT_NIFTI_LIMITS }, true);
+    parser.push(head);
+    if (parser.parsed) return { ...parser.parsed, gzip: true };
+  } catch {
+    // The shared reader says what is wrong.
+  }
+  return readNiftiHeader(bytes);
+}
+
+/** readNifti through native zlib; `header` is readNiftiHeaderNode(bytes) when the caller has it. */
+export function readNiftiNode(bytes: Uint8Array, header?: NiftiReadInfo): Volume {
   if (!isGzip(bytes)) return readNifti(bytes);
-  const header = readNiftiHeader(bytes);
+  const info = header ?? readNiftiHeaderNode(bytes);
+  const size = info.voxOffset + info.dataBytes;
   let raw: Buffer;
   try {
-    raw = gunzipSync(bytes, { maxOutputLength: header.voxOffset + header.dataBytes });
+    // Deflate expands at most ~1032x: a header announcing more than the stream can hold
+    // allocates no more than the stream could give before it is found truncated.
+    const chunkSize = Math.max(64, Math.min(size, 1032 * bytes.length));
+    raw = gunzipSync(bytes, { maxOutputLength: size, chunkSize });
   } catch {
     return readNifti(bytes);
   }
