@@ -143,7 +143,7 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   await writeOutput(join(opts.out, 'label.nii.gz'), labelGz);
   if (opts.preview) {
     files.push('preview.png');
-    await writeOutput(join(opts.out, 'preview.png'), result.preview());
+    await writeOutput(join(opts.out, 'preview.png'), await result.preview());
   }
   const summary = {
     seed: opts.seed,
