@@ -1,7 +1,7 @@
 /**
  * NIfTI files on the CLI through Node's native zlib. Reading: the header comes from a native
  * inflate of the file's first 4 KiB (a truncated stream, Z_SYNC_FLUSH; ~0.2 ms against ~15 ms for
- * the shared reader's pure-JS fflate in a cold process); then gunzipSync inflates exactly the bytes
+ * the shared reader's pure-JS fflate in a cold process); then gunzip inflates exactly the bytes
  * it announces (maxOutputLength), so a gzip bomb behind a small header never inflates, into one
  * buffer of that size (chunkSize: no list of 16 KiB chunks concatenated at the end). Anything
  * unusual (a header past the first 4 KiB, a stream that holds more than announced, a corrupt
@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import { constants, crc32, deflateRaw, gunzipSync, gzipSync } from 'node:zlib';
+import { constants, crc32, deflateRaw, gunzip, gunzipSync } from 'node:zlib';
 import { isGzip } from '../../shared/volume/gzip.ts';
 import {
   DEFAULT_NIFTI_LIMITS,
@@ -44,25 +44,30 @@ export function readNiftiHeaderNode(bytes: Uint8Array): NiftiReadInfo {
   return readNiftiHeader(bytes);
 }
 
-/** readNifti through native zlib; `header` is readNiftiHeaderNode(bytes) when the caller has it. */
-export function readNiftiNode(bytes: Uint8Array, header?: NiftiReadInfo): Volume {
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * readNifti through native zlib, inflating on libuv's thread pool (the caller's thread stays
+ * free); `header` is readNiftiHeaderNode(bytes) when the caller has it.
+ */
+export async function readNiftiNodeAsync(bytes: Uint8Array, header?: NiftiReadInfo): Promise<Volume> {
   if (!isGzip(bytes)) return readNifti(bytes);
-  const info = header ?? readNiftiHeaderNode(bytes);
-  const size = info.voxOffset + info.dataBytes;
   let raw: Buffer;
   try {
-    // Deflate expands at most ~1032x: a header announcing more than the stream can hold
-    // allocates no more than the stream could give before it is found truncated.
-    const chunkSize = Math.max(64, Math.min(size, 1032 * bytes.length));
-    raw = gunzipSync(bytes, { maxOutputLength: size, chunkSize });
+    raw = await gunzipAsync(bytes, inflateOptions(bytes, header ?? readNiftiHeaderNode(bytes)));
   } catch {
     return readNifti(bytes);
   }
   return readNifti(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
 }
 
-export function niftiGz(vol: Volume, opts: Omit<WriteNiftiOptions, 'gzip' | 'level'> = {}): Uint8Array {
-  return gzipSync(writeNifti(vol, { ...opts, gzip: false }), { level: 1 });
+/** Exactly the announced bytes, into one buffer of that size. */
+function inflateOptions(bytes: Uint8Array, info: NiftiReadInfo) {
+  const size = info.voxOffset + info.dataBytes;
+  // Deflate expands at most ~1032x: a header announcing more than the stream can hold
+  // allocates no more than the stream could give before it is found truncated.
+  const chunkSize = Math.max(64, Math.min(size, 1032 * bytes.length));
+  return { maxOutputLength: size, chunkSize };
 }
 
 const deflateRawAsync = promisify(deflateRaw);
@@ -71,12 +76,12 @@ const deflateRawAsync = promisify(deflateRaw);
 const MIN_PIECE_BYTES = 1 << 20;
 
 /**
- * niftiGz without blocking, and on several cores: the file is cut into up to
- * availableParallelism() pieces, each deflated (level 1) on libuv's thread pool, all but the last
- * ending on a sync flush (a byte-aligned, non-final empty stored block), so that their
- * concatenation is one deflate stream; with the gzip header, CRC-32 and size it is one ordinary
- * gzip member (what gunzip, nibabel and the shared reader read). Each piece starts without the
- * previous one's window: ~1% larger than one stream. The inflated bytes are niftiGz's.
+ * A .nii.gz (writeNifti's bytes, deflated at level 1) without blocking, and on several cores:
+ * the file is cut into up to availableParallelism() pieces, each deflated on libuv's thread pool,
+ * all but the last ending on a sync flush (a byte-aligned, non-final empty stored block), so that
+ * their concatenation is one deflate stream; with the gzip header, CRC-32 and size it is one
+ * ordinary gzip member (what gunzip, nibabel and the shared reader read). Each piece starts
+ * without the previous one's window: ~1% larger than one stream.
  */
 export async function niftiGzAsync(
   vol: Volume,

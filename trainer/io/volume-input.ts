@@ -15,7 +15,7 @@ import { isZip } from '../../shared/dicom/zip.ts';
 import { FreeTumorError, LimitError } from '../../shared/errors.ts';
 import type { NiftiReadInfo } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
-import { readNiftiHeaderNode, readNiftiNode } from './nifti-node.ts';
+import { readNiftiHeaderNode, readNiftiNodeAsync } from './nifti-node.ts';
 
 export type InputKind = 'nifti' | 'dicom-folder' | 'dicom-zip';
 
@@ -84,9 +84,10 @@ export async function readVolumeBytes(
       `${what} is a single DICOM file (one slice); pass the folder (or a zip) of the whole series`,
     );
   }
-  // Inflated by Node's native zlib (nifti-node.ts), the same checks as the shared reader.
+  // Inflated by Node's native zlib on its thread pool (nifti-node.ts), the same checks as the
+  // shared reader: a command can read two inputs at once, or work while one inflates.
   const header = readNiftiHeaderNode(bytes);
-  return { volume: readNiftiNode(bytes, header), kind: 'nifti', nifti: header };
+  return { volume: await readNiftiNodeAsync(bytes, header), kind: 'nifti', nifti: header };
 }
 
 /**

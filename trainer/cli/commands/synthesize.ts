@@ -93,11 +93,21 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   );
   const { Rng } = await import('../../../shared/random.ts');
   const { readVolume } = await import('../../io/volume-input.ts');
-  const image = await readVolume(opts.image, 'image', { series: opts.series });
-  const label = await readVolume(opts.label, 'label');
+  // The CT inflates (on libuv's threads) while the label is read and its map resolved; an error
+  // of the image still comes first, as when they were read one after the other.
+  const pending = readVolume(opts.image, 'image', { series: opts.series });
+  pending.catch(() => {});
+  const imageFirst = async (e: unknown): Promise<never> => {
+    await pending;
+    throw e;
+  };
   const organ = opts.organ as (typeof ORGANS)[number];
   const { resolveCliLabelMap } = await import('../label-map.ts');
-  const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
+  const label = await readVolume(opts.label, 'label').catch(imageFirst);
+  const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ }).catch(
+    imageFirst,
+  );
+  const image = await pending;
   const labelMap = resolved.map;
   const options: VolumeSynthesisOptions = {
     organ,
