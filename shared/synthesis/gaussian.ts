@@ -257,7 +257,13 @@ function upsampleTable(n: number, cn: number, f: number, stride: number) {
 }
 
 /** Trilinear interpolation of the coarse grid into `out`; returns the sum of the stored values. */
-function upsampleLinear(coarse: Float32Array, cdims: Dims3, dims: Dims3, f: number, out: Float32Array): number {
+function upsampleLinear(
+  coarse: Float32Array,
+  cdims: Dims3,
+  dims: Dims3,
+  f: number,
+  out: Float32Array,
+): number {
   const [nx, ny, nz] = dims;
   const tx = upsampleTable(nx, cdims[0], f, 1);
   const ty = upsampleTable(ny, cdims[1], f, cdims[0]);
