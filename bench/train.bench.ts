@@ -125,10 +125,14 @@ async function kernelsAvailable(): Promise<boolean> {
 const CHILD = new URL('./train-child.ts', import.meta.url).pathname;
 const exec = promisify(execFile);
 
-async function childStep(job: TrainJob): Promise<ChildTiming> {
+async function childStep(job: TrainJob, kernelThreads?: number): Promise<ChildTiming> {
+  const env = kernelThreads
+    ? { ...process.env, FREETUMOR_KERNEL_THREADS: String(kernelThreads) }
+    : process.env;
   const { stdout } = await exec(process.execPath, [CHILD, JSON.stringify(job)], {
     maxBuffer: 1 << 20,
     timeout: 3_600_000,
+    env,
   });
   return JSON.parse(stdout.trim().split('\n').pop()!) as ChildTiming;
 }
@@ -229,6 +233,23 @@ export async function* run(ctx: BenchContext): AsyncIterable<BenchResult> {
       );
     if (stock) yield result(GROUP, `peak RSS step ${c.label} (stock kernels)`, stock.maxRssMb, 'MB');
     if (torch) yield result(GROUP, `PyTorch step ${c.label}, ${threads} threads`, torch.medianMs / 1000, 's');
+    // One thread each side: CPU time per step holds up on a loaded machine, where PyTorch's OpenMP
+    // threads spin on taken cores and inflate the multi-thread comparison above.
+    if (fast && c.side > 32 && torchAvailable()) {
+      ctx.log(`train: one thread each, ${c.label}`);
+      const one = { ...job, kernels: 'fast' as const, reps: c.side > 64 ? 1 : reps, warmup: 2 };
+      const ours1 = await childStep(one, 1);
+      const torch1 = await torchRun({ mode: 'train', ...job, threads: 1, reps: one.reps, warmup: 1 });
+      if (torch1)
+        yield result(
+          GROUP,
+          `cpu step ${c.label} (fast kernels, 1 thread) vs PyTorch 1 thread, CPU time`,
+          ours1.cpuMs / 1000,
+          'cpu-s',
+          torch1.cpuMs / 1000,
+          'PyTorch CPU 1 thread (same run)',
+        );
+    }
   }
   const measured = cpuTimes.get(TINY_64.label);
   const t64 = measured?.fast ?? measured?.stock ?? null;

@@ -165,13 +165,12 @@ export function gaussianFilterMultiscale(
   const sigmaC = Math.sqrt(sigma * sigma - (f * f - 1) / 12 - (f * f) / 6) / f;
   const cdims = dims.map((d) => Math.ceil(d / f)) as Dims3;
   const coarse = gaussianFilter3d(blockMean(src, dims, f, cdims), cdims, sigmaC);
-  const result = upsampleLinear(coarse, cdims, dims, f, out ?? new Float32Array(src.length));
+  const result = out ?? new Float32Array(src.length);
+  // The sum of the stored values, in voxel order, comes with the interpolation (one pass less).
+  const mean = upsampleLinear(coarse, cdims, dims, f, result) / result.length;
   // Same second moment is not same energy: scale the deviations from the mean so that the
   // variance of filtered white noise equals the exact filter's (sum of squared weights).
   const k = Math.sqrt((sumSquares(gaussianKernel(sigma)) / effectiveSumSquares(f, sigmaC)) ** 3);
-  let mean = 0;
-  for (let v = 0; v < result.length; v++) mean += result[v];
-  mean /= result.length;
   for (let v = 0; v < result.length; v++) result[v] = mean + (result[v] - mean) * k;
   return result;
 }
@@ -257,18 +256,20 @@ function upsampleTable(n: number, cn: number, f: number, stride: number) {
   return { lo, hi, w };
 }
 
+/** Trilinear interpolation of the coarse grid into `out`; returns the sum of the stored values. */
 function upsampleLinear(
   coarse: Float32Array,
   cdims: Dims3,
   dims: Dims3,
   f: number,
   out: Float32Array,
-): Float32Array {
+): number {
   const [nx, ny, nz] = dims;
   const tx = upsampleTable(nx, cdims[0], f, 1);
   const ty = upsampleTable(ny, cdims[1], f, cdims[0]);
   const tz = upsampleTable(nz, cdims[2], f, cdims[0] * cdims[1]);
   let v = 0;
+  let sum = 0;
   for (let k = 0; k < nz; k++) {
     const z0 = tz.lo[k];
     const z1 = tz.hi[k];
@@ -288,9 +289,11 @@ function upsampleLinear(
         const c = coarse[r10 + x0] + (coarse[r10 + x1] - coarse[r10 + x0]) * wx;
         const d = coarse[r11 + x0] + (coarse[r11 + x1] - coarse[r11 + x0]) * wx;
         const e = a + (b - a) * wy;
-        out[v] = e + (c + (d - c) * wy - e) * wz;
+        const stored = Math.fround(e + (c + (d - c) * wy - e) * wz);
+        out[v] = stored;
+        sum += stored;
       }
     }
   }
-  return out;
+  return sum;
 }

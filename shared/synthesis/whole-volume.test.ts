@@ -56,7 +56,7 @@ function phantom(): { image: Volume; label: Volume } {
 }
 
 describe('synthesizeVolume on a phantom', () => {
-  it('keeps grid, datatype and untouched voxels; writes the organ tumor id on organ voxels only', () => {
+  it('keeps grid, datatype and untouched voxels; writes the organ tumor id on organ voxels only', async () => {
     const { image, label } = phantom();
     const r = synthesizeVolume(
       image,
@@ -92,7 +92,7 @@ describe('synthesizeVolume on a phantom', () => {
       expect(t.meanHuAfter!).toBeLessThan(t.meanHuBefore!);
       expect(t.volumeMl).toBeCloseTo((t.voxels * 1.5 ** 3) / 1000, 2);
     }
-    const png = r.preview();
+    const png = await r.preview();
     expect([...png.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
   });
 

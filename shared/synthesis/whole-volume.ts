@@ -31,7 +31,6 @@ import { type Affine, type Dims3, type Volume, type VoxelArray, voxelCount } fro
 import { applyDifference, type CompositionMode, drawDifference } from './compose.ts';
 import { organWorkGrid } from './organ-grid.ts';
 import { type PlanOptions, planSynthesis, type Region, type SynthesisInput } from './plan.ts';
-import { renderAxialPng } from './preview.ts';
 import { round, summarizeTumors, type TumorSummary } from './summary.ts';
 import type { SynthesisResult } from './synthesize.ts';
 import type { TextureBank } from './texture.ts';
@@ -77,8 +76,11 @@ export interface VolumeSynthesisResult {
   image: Volume;
   label: Volume;
   summary: VolumeSynthesisSummary;
-  /** PNG bytes of an axial slice through the largest tumor. */
-  preview(): Uint8Array;
+  /**
+   * PNG bytes of an axial slice through the largest tumor. A Promise: the PNG encoder is loaded
+   * only when a preview is asked for (~25 ms of a `synthesize` process's start-up otherwise).
+   */
+  preview(): Promise<Uint8Array>;
 }
 
 interface Prepared {
@@ -444,14 +446,15 @@ export function checkSameGrid(
 }
 
 /** Axial slice through the largest tumor's centroid (else the middle of the organ). */
-function previewPng(
+async function previewPng(
   image: Volume,
   label: Volume,
   summary: VolumeSynthesisSummary,
   map: LabelMap,
   organ: OrganName,
   window: [number, number],
-): Uint8Array {
+): Promise<Uint8Array> {
+  const { renderAxialPng } = await import('./preview.ts');
   const canonImage = toCanonical(image).volume;
   const canonLabel = toCanonical(label).volume;
   const o = organLabels(map, organ);

@@ -40,7 +40,7 @@ export async function synthesisShowcase(
       new Rng(seed + i),
     );
     const file = `synthetic-${c.id}.png`;
-    await writeFile(join(reportDir, file), result.preview());
+    await writeFile(join(reportDir, file), await result.preview());
     const s = result.summary;
     const real = c.labelMap === 'totalseg' ? 'real CT (TotalSegmentator sample)' : 'phantom CT';
     items.push({

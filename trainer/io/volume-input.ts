@@ -13,9 +13,9 @@ import type { DicomFile, DicomSource } from '../../shared/dicom/read-series.ts';
 import { DEFAULT_DICOM_LIMITS, type DicomLimits } from '../../shared/dicom/series.ts';
 import { isZip } from '../../shared/dicom/zip.ts';
 import { FreeTumorError, LimitError } from '../../shared/errors.ts';
-import { type NiftiReadInfo, readNiftiHeader } from '../../shared/volume/nifti.ts';
+import type { NiftiReadInfo } from '../../shared/volume/nifti.ts';
 import type { Volume } from '../../shared/volume/volume.ts';
-import { readNiftiNode } from './nifti-node.ts';
+import { readNiftiHeaderNode, readNiftiNodeAsync } from './nifti-node.ts';
 
 export type InputKind = 'nifti' | 'dicom-folder' | 'dicom-zip';
 
@@ -84,9 +84,10 @@ export async function readVolumeBytes(
       `${what} is a single DICOM file (one slice); pass the folder (or a zip) of the whole series`,
     );
   }
-  const header = readNiftiHeader(bytes);
-  // Inflated by Node's native zlib (nifti-node.ts), the same checks as the shared reader.
-  return { volume: readNiftiNode(bytes), kind: 'nifti', nifti: header };
+  // Inflated by Node's native zlib on its thread pool (nifti-node.ts), the same checks as the
+  // shared reader: a command can read two inputs at once, or work while one inflates.
+  const header = readNiftiHeaderNode(bytes);
+  return { volume: await readNiftiNodeAsync(bytes, header), kind: 'nifti', nifti: header };
 }
 
 /**

@@ -87,17 +87,27 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   }
   // A custom map's syntax is checked before the volumes are read.
   if (opts.labelMap.trim().toLowerCase() !== 'auto') parseLabelMap(opts.labelMap);
-  const { niftiGz } = await import('../../io/nifti-node.ts');
+  const { niftiGzAsync } = await import('../../io/nifti-node.ts');
   const { synthesizeVolume, synthesizeVolumeWith } = await import(
     '../../../shared/synthesis/whole-volume.ts'
   );
   const { Rng } = await import('../../../shared/random.ts');
   const { readVolume } = await import('../../io/volume-input.ts');
-  const image = await readVolume(opts.image, 'image', { series: opts.series });
-  const label = await readVolume(opts.label, 'label');
+  // The CT inflates (on libuv's threads) while the label is read and its map resolved; an error
+  // of the image still comes first, as when they were read one after the other.
+  const pending = readVolume(opts.image, 'image', { series: opts.series });
+  pending.catch(() => {});
+  const imageFirst = async (e: unknown): Promise<never> => {
+    await pending;
+    throw e;
+  };
   const organ = opts.organ as (typeof ORGANS)[number];
   const { resolveCliLabelMap } = await import('../label-map.ts');
-  const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ });
+  const label = await readVolume(opts.label, 'label').catch(imageFirst);
+  const resolved = await resolveCliLabelMap(opts.label, label.data, { spec: opts.labelMap, organ }).catch(
+    imageFirst,
+  );
+  const image = await pending;
   const labelMap = resolved.map;
   const options: VolumeSynthesisOptions = {
     organ,
@@ -134,17 +144,16 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   // Names inside the output folder only: user paths are not echoed.
   const files = ['ct.nii.gz', 'label.nii.gz', 'summary.json'];
-  await writeOutput(
-    join(opts.out, 'ct.nii.gz'),
-    niftiGz(result.image, { description: 'freetumor synthetic CT (HU)' }),
-  );
-  await writeOutput(
-    join(opts.out, 'label.nii.gz'),
-    niftiGz(result.label, { description: 'freetumor labels + synthetic tumor' }),
-  );
+  // Both files deflated at once, each in pieces on libuv's threads (niftiGzAsync).
+  const [ctGz, labelGz] = await Promise.all([
+    niftiGzAsync(result.image, { description: 'freetumor synthetic CT (HU)' }),
+    niftiGzAsync(result.label, { description: 'freetumor labels + synthetic tumor' }),
+  ]);
+  await writeOutput(join(opts.out, 'ct.nii.gz'), ctGz);
+  await writeOutput(join(opts.out, 'label.nii.gz'), labelGz);
   if (opts.preview) {
     files.push('preview.png');
-    await writeOutput(join(opts.out, 'preview.png'), result.preview());
+    await writeOutput(join(opts.out, 'preview.png'), await result.preview());
   }
   const summary = {
     seed: opts.seed,
