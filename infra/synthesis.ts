@@ -10,7 +10,13 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { SynthesisConfig } from './config.ts';
-import { allow, policyDocument, type TrainerStorage, type TrainingResources } from './training.ts';
+import {
+  allow,
+  policyDocument,
+  type TrainerStorage,
+  type TrainingResources,
+  trainerContainerProperties,
+} from './training.ts';
 
 export interface SynthesisResources {
   computeEnvironment: aws.batch.ComputeEnvironment;
@@ -67,7 +73,7 @@ export function createSynthesis(
     propagateTags: true,
     // Defaults of the Ref:: placeholders; SubmitJob's `parameters` override them.
     parameters: { data: cfg.dataUri, out: cfg.outUri, variants: String(cfg.variants), type: cfg.tumorType },
-    containerProperties: pulumi.jsonStringify({
+    containerProperties: trainerContainerProperties({
       image: pulumi.interpolate`${training.repository.repositoryUrl}:${imageTag}`,
       command: [
         'synthesize-dataset',
@@ -86,20 +92,9 @@ export function createSynthesis(
         { type: 'VCPU', value: String(cfg.jobVcpus) },
         { type: 'MEMORY', value: String(cfg.jobMemoryMiB) },
       ],
-      environment: [
-        { name: 'FREETUMOR_S3_ENDPOINT', value: storage.endpoint },
-        { name: 'FREETUMOR_BUCKET', value: storage.bucket },
-      ],
-      secrets: [
-        { name: 'R2_ACCESS_KEY_ID', valueFrom: pulumi.interpolate`${training.r2Secret.arn}:accessKeyId::` },
-        {
-          name: 'R2_SECRET_ACCESS_KEY',
-          valueFrom: pulumi.interpolate`${training.r2Secret.arn}:secretAccessKey::`,
-        },
-      ],
-      logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': training.logGroup.name } },
-      readonlyRootFilesystem: false,
-      user: '10001',
+      secretArn: training.r2Secret.arn,
+      logGroup: training.logGroup.name,
+      storage,
     }),
     retryStrategy: {
       attempts: cfg.jobAttempts,

@@ -81,6 +81,42 @@ export const ECS_AGENT_USER_DATA = [
   '',
 ].join('\n');
 
+/** What every trainer-image job has in common: R2 settings and secrets, logs, the unprivileged user. */
+export interface TrainerContainer {
+  image: pulumi.Input<string>;
+  /** Arguments of the image's ENTRYPOINT (`node bin/freetumor.js`). */
+  command: pulumi.Input<string>[];
+  executionRoleArn: pulumi.Input<string>;
+  resourceRequirements: Array<{ type: 'GPU' | 'VCPU' | 'MEMORY'; value: string }>;
+  /** Environment past the bucket's endpoint and name. */
+  environment?: Array<{ name: string; value: pulumi.Input<string> }>;
+  secretArn: pulumi.Input<string>;
+  logGroup: pulumi.Input<string>;
+  storage: TrainerStorage;
+}
+
+/** The Batch containerProperties of a trainer-image job (the training job and the synthesis array job). */
+export function trainerContainerProperties(c: TrainerContainer): pulumi.Output<string> {
+  return pulumi.jsonStringify({
+    image: c.image,
+    command: c.command,
+    executionRoleArn: c.executionRoleArn,
+    resourceRequirements: c.resourceRequirements,
+    environment: [
+      { name: 'FREETUMOR_S3_ENDPOINT', value: c.storage.endpoint },
+      { name: 'FREETUMOR_BUCKET', value: c.storage.bucket },
+      ...(c.environment ?? []),
+    ],
+    secrets: [
+      { name: 'R2_ACCESS_KEY_ID', valueFrom: pulumi.interpolate`${c.secretArn}:accessKeyId::` },
+      { name: 'R2_SECRET_ACCESS_KEY', valueFrom: pulumi.interpolate`${c.secretArn}:secretAccessKey::` },
+    ],
+    logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': c.logGroup } },
+    readonlyRootFilesystem: false,
+    user: '10001',
+  });
+}
+
 /** The container's view of the job: image, GPU and size, R2 access, where the data manifest is. */
 function containerProperties(
   cfg: TrainingConfig,
@@ -90,9 +126,8 @@ function containerProperties(
   logGroup: pulumi.Input<string>,
   storage: TrainerStorage,
 ): pulumi.Output<string> {
-  return pulumi.jsonStringify({
+  return trainerContainerProperties({
     image,
-    // The image's ENTRYPOINT is `node bin/freetumor.js`; these are its arguments.
     command: ['job', '--json'],
     executionRoleArn,
     resourceRequirements: [
@@ -101,19 +136,13 @@ function containerProperties(
       { type: 'MEMORY', value: String(cfg.jobMemoryMiB) },
     ],
     environment: [
-      { name: 'FREETUMOR_S3_ENDPOINT', value: storage.endpoint },
-      { name: 'FREETUMOR_BUCKET', value: storage.bucket },
       { name: 'FREETUMOR_DATA_MANIFEST', value: cfg.dataManifestKey },
       { name: 'FREETUMOR_BACKEND', value: 'tensorflow' },
       { name: 'TF_FORCE_GPU_ALLOW_GROWTH', value: 'true' },
     ],
-    secrets: [
-      { name: 'R2_ACCESS_KEY_ID', valueFrom: pulumi.interpolate`${secretArn}:accessKeyId::` },
-      { name: 'R2_SECRET_ACCESS_KEY', valueFrom: pulumi.interpolate`${secretArn}:secretAccessKey::` },
-    ],
-    logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': logGroup } },
-    readonlyRootFilesystem: false,
-    user: '10001',
+    secretArn,
+    logGroup,
+    storage,
   });
 }
 
