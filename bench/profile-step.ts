@@ -10,9 +10,7 @@
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../trainer/backend.ts';
-import type { Batch } from '../trainer/data/batches.ts';
-import { parseRunConfig } from '../trainer/train/config.ts';
-import { createSegmentationTrainer } from '../trainer/train/segmentation.ts';
+import { benchTrainStep } from './train-step.ts';
 
 const side = Number(process.argv[2] ?? 64);
 const base = Number(process.argv[3] ?? 8);
@@ -63,39 +61,12 @@ for (const config of tf.getKernelsForBackend('cpu')) {
   });
 }
 
-const config = parseRunConfig({
-  kind: 'segmentation',
-  steps: 1000,
-  patchSize: side,
-  casesPerStep: 1,
-  cropsPerCase: 1,
-  data: { datasets: [{ name: 'bench', format: 'msd', path: '-', organ: 'liver' }], workers: 0 },
-  model: { baseChannels: base, depth, norm: 'instance' },
-  segmentation: { cutmix: false },
-});
-const trainer = createSegmentationTrainer(config);
-const n = side ** 3;
-const images = new Float32Array(n);
-const labels = new Uint8Array(n);
-for (let i = 0; i < n; i++) {
-  images[i] = ((i * 2654435761) >>> 0) / 4294967296;
-  labels[i] = images[i] > 0.7 ? 2 : images[i] > 0.4 ? 1 : 0;
-}
-const batch: Batch = {
-  step: 0,
-  size: 1,
-  dims: [side, side, side],
-  images,
-  labels,
-  organIndex: new Int32Array(1),
-  caseIds: ['bench'],
-  plans: [],
-};
-for (let s = 0; s < 2; s++) await trainer.step(batch, s);
+const trainer = benchTrainStep(side, { baseChannels: base, depth });
+for (let s = 0; s < 2; s++) await trainer.step();
 recording = true;
 const c0 = cpuMs();
 const t0 = performance.now();
-await trainer.step(batch, 2);
+await trainer.step();
 const wall = performance.now() - t0;
 const cpu = cpuMs() - c0;
 recording = false;

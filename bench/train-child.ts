@@ -7,9 +7,7 @@
  */
 
 import { selectBackend } from '../trainer/backend.ts';
-import type { Batch } from '../trainer/data/batches.ts';
-import { parseRunConfig } from '../trainer/train/config.ts';
-import { createSegmentationTrainer } from '../trainer/train/segmentation.ts';
+import { benchTrainStep } from './train-step.ts';
 
 export interface TrainJob {
   side: number;
@@ -22,47 +20,22 @@ export interface TrainJob {
 
 const job = JSON.parse(process.argv[2]) as TrainJob;
 await selectBackend('cpu', { fastCpuKernels: job.kernels === 'fast' });
-const config = parseRunConfig({
-  kind: 'segmentation',
-  steps: 1000,
-  patchSize: job.side,
-  casesPerStep: 1,
-  cropsPerCase: 1,
-  data: { datasets: [{ name: 'bench', format: 'msd', path: '-', organ: 'liver' }], workers: 0 },
-  model: { baseChannels: job.baseChannels, depth: job.depth, norm: 'instance' },
-  segmentation: { cutmix: false },
+const { step: trainStep, dispose } = benchTrainStep(job.side, {
+  baseChannels: job.baseChannels,
+  depth: job.depth,
 });
-const trainer = createSegmentationTrainer(config);
-const n = job.side ** 3;
-const images = new Float32Array(n);
-const labels = new Uint8Array(n);
-for (let i = 0; i < n; i++) {
-  images[i] = ((i * 2654435761) >>> 0) / 4294967296;
-  labels[i] = images[i] > 0.7 ? 2 : images[i] > 0.4 ? 1 : 0;
-}
-const batch: Batch = {
-  step: 0,
-  size: 1,
-  dims: [job.side, job.side, job.side],
-  images,
-  labels,
-  organIndex: new Int32Array(1),
-  caseIds: ['bench'],
-  plans: [],
-};
-let step = 0;
-for (let i = 0; i < job.warmup; i++) await trainer.step(batch, step++);
+for (let i = 0; i < job.warmup; i++) await trainStep();
 const wall: number[] = [];
 const cpu: number[] = [];
 for (let i = 0; i < job.reps; i++) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await trainer.step(batch, step++);
+  await trainStep();
   wall.push(performance.now() - t0);
   const c = process.cpuUsage(c0);
   cpu.push((c.user + c.system) / 1000);
 }
-trainer.dispose();
+dispose();
 const median = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)];
 process.stdout.write(
   `${JSON.stringify({ medianMs: median(wall), cpuMs: median(cpu), times: wall, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,

@@ -17,14 +17,12 @@ import { availableParallelism, loadavg } from 'node:os';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, releaseBackend, selectBackend } from '../trainer/backend.ts';
-import type { Batch } from '../trainer/data/batches.ts';
 import { defaultThreads } from '../trainer/kernels/wasm-runtime.ts';
 import { levelWidths, REFERENCE_UNET3D, type UNetConfig } from '../trainer/models/unet.ts';
-import { parseRunConfig } from '../trainer/train/config.ts';
-import { createSegmentationTrainer } from '../trainer/train/segmentation.ts';
 import { type BenchContext, type BenchResult, result, timeMedian } from './harness.ts';
 import { type ChildTiming, torchAvailable, torchRun } from './torch-ref.ts';
 import type { TrainJob } from './train-child.ts';
+import { benchTrainStep } from './train-step.ts';
 
 const GROUP = 'train';
 
@@ -65,46 +63,8 @@ export function forwardMacs(
   return macs + vox(0) * cin * cfg.outChannels;
 }
 
-function makeStep(c: Case): { step: () => Promise<void>; dispose: () => void } {
-  const config = parseRunConfig({
-    kind: 'segmentation',
-    steps: 1000,
-    patchSize: c.side,
-    casesPerStep: 1,
-    cropsPerCase: 1,
-    data: { datasets: [{ name: 'bench', format: 'msd', path: '-', organ: 'liver' }], workers: 0 },
-    model: { ...c.model, norm: 'instance' },
-    segmentation: { cutmix: false },
-  });
-  const trainer = createSegmentationTrainer(config);
-  const n = c.side ** 3;
-  const images = new Float32Array(n);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    images[i] = ((i * 2654435761) >>> 0) / 4294967296;
-    labels[i] = images[i] > 0.7 ? 2 : images[i] > 0.4 ? 1 : 0;
-  }
-  const batch: Batch = {
-    step: 0,
-    size: 1,
-    dims: [c.side, c.side, c.side],
-    images,
-    labels,
-    organIndex: new Int32Array(1),
-    caseIds: ['bench'],
-    plans: [],
-  };
-  let s = 0;
-  return {
-    step: async () => {
-      await trainer.step(batch, s++);
-    },
-    dispose: () => trainer.dispose(),
-  };
-}
-
 async function timeStep(c: Case, reps: number, warmup: number): Promise<number> {
-  const { step, dispose } = makeStep(c);
+  const { step, dispose } = benchTrainStep(c.side, c.model);
   try {
     return (await timeMedian(step, reps, warmup)) / 1000;
   } finally {
