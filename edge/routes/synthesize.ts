@@ -7,8 +7,9 @@
  *
  * - the label part is held compressed (MAX_DECOMPRESSED_BYTES) and read slice by slice: once for its
  *   ids (the label map is resolved as the CLI does: `label_map`, checked against the ids, else the
- *   scheme detected from them; shared/labels/detect.ts), once to plan the tumors on the organ's box at the working spacing (MAX_SYNTHESIS_VOXELS), then beside the CT,
- *   then once more for the output label;
+ *   scheme detected from them; shared/labels/detect.ts; the same ids choose the tumor id), once to
+ *   plan the tumors on the organ's box at the working spacing (MAX_SYNTHESIS_VOXELS), then beside
+ *   the CT, then once more for the output label;
  * - the image part streams through: each synthetic CT slice goes out gzip-compressed as soon as the
  *   working-grid slabs it takes its change from exist, while the upload goes on.
  *
@@ -19,7 +20,12 @@
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { LimitError } from '../../shared/errors.ts';
-import { LabelIdCollector, type ResolvedLabelMap, resolveLabelMap } from '../../shared/labels/detect.ts';
+import {
+  LabelIdCollector,
+  type LabelIds,
+  type ResolvedLabelMap,
+  resolveLabelMap,
+} from '../../shared/labels/detect.ts';
 import type { OrganName } from '../../shared/labels/organs.ts';
 import { Rng } from '../../shared/random.ts';
 import { StreamedSynthesis } from '../../shared/synthesis/stream-synthesis.ts';
@@ -142,7 +148,15 @@ export const synthesize = new OpenAPIHono<AppEnv>().openapi(route, async (c) => 
     const synthesis = await StreamedSynthesis.plan(
       image.info,
       openLabel,
-      { organ: params.organ, labelMap, type: params.type, count: params.count, textures },
+      // The ids gathered to resolve the map also choose the tumor id: the label's ids are read once.
+      {
+        organ: params.organ,
+        labelMap,
+        type: params.type,
+        count: params.count,
+        textures,
+        labelIds: resolved.found,
+      },
       new Rng(params.seed),
       { maxVoxels: config.maxSynthesisVoxels },
     );
@@ -238,7 +252,7 @@ async function resolveStreamedLabelMap(
   openLabel: () => Promise<NiftiSliceReader>,
   spec: string | undefined,
   organ: OrganName,
-): Promise<ResolvedLabelMap> {
+): Promise<ResolvedLabelMap & { found: LabelIds }> {
   const reader = await openLabel();
   const ids = new LabelIdCollector();
   try {
@@ -248,5 +262,6 @@ async function resolveStreamedLabelMap(
   } finally {
     await reader.cancel();
   }
-  return resolveLabelMap(ids.ids(), { spec, organ, option: 'label_map' });
+  const found = ids.ids();
+  return { ...resolveLabelMap(found, { spec, organ, option: 'label_map' }), found };
 }

@@ -25,12 +25,35 @@ import {
 } from './labelmap.ts';
 import { ORGAN_CHOICES, ORGANS, type OrganName } from './organs.ts';
 
-/** The distinct class ids of a label volume (0 excluded), and what does not fit a label map. */
+/**
+ * The distinct class ids of a label volume (0 excluded), and what does not fit a label map: the one
+ * description of what ids a label holds, gathered in one pass and used both to decide its label map
+ * (resolveLabelMap) and to choose a synthetic tumor id that collides with none (whole-volume.ts).
+ */
 export interface LabelIds {
   /** Sorted distinct non-zero ids. */
   ids: number[];
   /** Voxels that are negative, non-integer or above 65535 (a CT given as a label has many). */
   invalid: number;
+}
+
+/** Whether the label holds class id `id`. */
+export function holdsLabelId(found: LabelIds, id: number): boolean {
+  const { ids } = found;
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid] === id) return true;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
+/** The label's largest class id (0 when it holds none). */
+export function largestLabelId(found: LabelIds): number {
+  return found.ids.at(-1) ?? 0;
 }
 
 export function labelIds(data: ArrayLike<number>): LabelIds {

@@ -20,6 +20,7 @@ import { nearestTable } from '../geometry/resample.ts';
 import { type StreamGrid, storageIndexOf, streamGrid } from '../inference/stream-grid.ts';
 import { type PackedPlane, packPlane, unpackPlane } from '../inference/stream-labels.ts';
 import { HU_WINDOW } from '../intensity/window.ts';
+import { LabelIdCollector } from '../labels/detect.ts';
 import { type OrganLabels, organLabels, toMergedScheme } from '../labels/labelmap.ts';
 import type { Rng } from '../random.ts';
 import type { NiftiHeaderInfo } from '../volume/nifti-header.ts';
@@ -38,7 +39,8 @@ import {
   checkSameGrid,
   checkTumorIdFits,
   emptyOrganError,
-  LabelIdScan,
+  freeTumorId,
+  tumorIdDependsOnLabel,
   type VolumeSynthesisOptions,
 } from './whole-volume.ts';
 
@@ -141,9 +143,12 @@ export async function planStreamed(
     );
   }
   const ids0 = organLabels(options.labelMap, options.organ);
-  const scan = new LabelIdScan(ids0.tumorOut);
-  const merged = await workingLabel(gl, label, options, scan, ids0.tumorOutAssigned);
-  const organIds = scan.ids(ids0);
+  // The label's ids come from the caller (the pass that resolved its map) or, when the tumor id
+  // depends on them, are gathered during this pass.
+  const collector =
+    options.labelIds === undefined && tumorIdDependsOnLabel(ids0) ? new LabelIdCollector() : null;
+  const merged = await workingLabel(gl, label, options, collector);
+  const organIds = freeTumorId(ids0, () => options.labelIds ?? (collector as LabelIdCollector).ids());
   checkTumorIdFits(organIds, label.info.datatype);
   if (!merged.organ || !merged.bounds) throw emptyOrganError(options.organ, organIds, spacing);
 
@@ -261,8 +266,7 @@ async function workingLabel(
   g: StreamGrid,
   reader: NiftiSliceReader,
   options: VolumeSynthesisOptions,
-  scan: LabelIdScan,
-  scanIds: boolean,
+  ids: LabelIdCollector | null,
 ) {
   const W = g.modelDims;
   const a = g.slabAxis;
@@ -298,7 +302,7 @@ async function workingLabel(
   for (let k = 0; k < nz; k++) {
     const slice: VoxelArray | null = await reader.next();
     if (!slice) throw new Error('internal: the label ended early');
-    if (scanIds) scan.add(slice);
+    ids?.add(slice);
     for (const t of slabsOf.get(storageIndexOf(g, k)) ?? []) {
       for (let p2 = 0; p2 < n2; p2++) {
         const off2 = offsets[1][p2];

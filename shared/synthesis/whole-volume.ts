@@ -17,6 +17,7 @@ import { fromCanonical, type Reorientation, toCanonical } from '../geometry/orie
 import { gridForSpacing, resampleToGrid } from '../geometry/resample.ts';
 import { HU_WINDOW, windowHU } from '../intensity/window.ts';
 import { voxelVolumeMl } from '../labels/components.ts';
+import { holdsLabelId, type LabelIds, labelIds, largestLabelId } from '../labels/detect.ts';
 import {
   type LabelMap,
   mergedLookup,
@@ -48,6 +49,12 @@ export interface VolumeSynthesisOptions {
   spacing?: number;
   window?: [number, number];
   textures?: TextureBank;
+  /**
+   * The ids the label holds, when the caller gathered them already (to resolve its label map):
+   * the tumor id is chosen from them (freeTumorId) instead of a pass over the label. They must
+   * be the label's own; absent, that pass is made, only when the choice needs it.
+   */
+  labelIds?: LabelIds;
 }
 
 export interface VolumeSynthesisSummary {
@@ -101,39 +108,30 @@ interface Prepared {
 /**
  * An invented tumor id (the map had none) must not collide with a class the label already uses,
  * as `liver=5` would with a full TotalSegmentator map: then take the label's largest id + 1.
- * An id the user gave explicitly is kept as given.
+ * An id the user gave explicitly is kept as given, and so is a scheme's own (TotalSegmentator's
+ * 201 from an earlier synthesis is no collision). `found` is asked for only when the choice depends
+ * on it; callers that resolved the label map already pass the ids they gathered for it.
  */
-function freeTumorId(ids: OrganLabels, labels: ArrayLike<number>): OrganLabels {
-  if (!ids.tumorOutAssigned) return ids;
-  const scan = new LabelIdScan(ids.tumorOut);
-  scan.add(labels);
-  return scan.ids(ids);
+export function freeTumorId(ids: OrganLabels, found: () => LabelIds): OrganLabels {
+  if (!tumorIdDependsOnLabel(ids)) return ids;
+  const label = found();
+  return holdsLabelId(label, ids.tumorOut) ? { ...ids, tumorOut: largestLabelId(label) + 1 } : ids;
 }
 
-/** What freeTumorId needs of a label, gathered slice by slice: whether the id is used, the largest id. */
-export class LabelIdScan {
-  private used = false;
-  private max = 0;
-  private readonly id: number;
+/** Whether freeTumorId reads the label's ids for these organ ids. */
+export function tumorIdDependsOnLabel(ids: OrganLabels): boolean {
+  return ids.tumorOutAssigned && !ids.tumor.includes(ids.tumorOut);
+}
 
-  constructor(id: number) {
-    this.id = id;
+/**
+ * `options` with the label's ids, gathered here when the tumor id depends on them and the caller
+ * had none: for a caller that synthesizes on one label several times (retries with new seeds).
+ */
+export function withLabelIds(options: VolumeSynthesisOptions, label: Volume): VolumeSynthesisOptions {
+  if (options.labelIds || !tumorIdDependsOnLabel(organLabels(options.labelMap, options.organ))) {
+    return options;
   }
-
-  add(labels: ArrayLike<number>): void {
-    for (let i = 0; i < labels.length; i++) {
-      const v = labels[i];
-      if (v === this.id) this.used = true;
-      if (v > this.max) this.max = v;
-    }
-  }
-
-  /** The organ's ids with the tumor id moved past the label's largest one when it is taken. */
-  ids(ids: OrganLabels): OrganLabels {
-    // A scheme's own tumor id (TotalSegmentator's 201 from an earlier synthesis) is no collision.
-    if (!ids.tumorOutAssigned || ids.tumor.includes(ids.tumorOut)) return ids;
-    return this.used ? { ...ids, tumorOut: this.max + 1 } : ids;
-  }
+  return { ...options, labelIds: labelIds(label.data) };
 }
 
 /** The tumor id must fit the label's datatype (it is written into the label). */
@@ -163,7 +161,10 @@ function prepare(
   organOnly: boolean,
 ): Prepared {
   checkSameGrid(image, label);
-  const organIds = freeTumorId(organLabels(options.labelMap, options.organ), label.data);
+  const organIds = freeTumorId(
+    organLabels(options.labelMap, options.organ),
+    () => options.labelIds ?? labelIds(label.data),
+  );
   checkTumorIdFits(organIds, label.datatype);
   const spacing = options.spacing ?? 1.5;
   const [lo, hi] = options.window ?? [HU_WINDOW[0], HU_WINDOW[1]];

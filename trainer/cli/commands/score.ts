@@ -8,6 +8,7 @@
  * map (--label-map, default auto). An id with no voxels is refused, never scored as empty.
  */
 import type { Command } from 'commander';
+import type { LabelIds } from '../../../shared/labels/detect.ts';
 import { LABEL_MAP_HELP } from '../../../shared/labels/labelmap.ts';
 import { isOrganName, ORGAN_CHOICES, type OrganName } from '../../../shared/labels/organs.ts';
 import { readVolume, SERIES_OPTION_HELP } from '../../io/volume-input.ts';
@@ -118,20 +119,23 @@ async function syntheticId(
   labelData: ArrayLike<number>,
   modelOrgans: readonly OrganName[],
 ): Promise<number> {
-  const { labelIds, presentOrgan } = await import('../../../shared/labels/detect.ts');
+  const { holdsLabelId, labelIds, presentOrgan } = await import('../../../shared/labels/detect.ts');
   const { organLabels } = await import('../../../shared/labels/labelmap.ts');
   const { resolveCliLabelMap, syntheticIdFromSummary } = await import('../label-map.ts');
   let id = opts.syntheticLabel ?? (await syntheticIdFromSummary(opts.label));
   let source = id === undefined ? '' : opts.syntheticLabel === undefined ? "synthesize's summary.json" : '';
+  // The label's ids, read once: for its map when the id comes from it, then for the id's presence.
+  let found: LabelIds | undefined;
   if (id === undefined) {
-    const { map, found } = await resolveCliLabelMap(opts.label, labelData, { spec: opts.labelMap });
+    const { map, found: ids } = await resolveCliLabelMap(opts.label, labelData, { spec: opts.labelMap });
+    found = ids;
     const organ =
       (opts.organ as OrganName | undefined) ??
-      (modelOrgans.length === 1 && map.organs[modelOrgans[0]] ? modelOrgans[0] : presentOrgan(map, found));
+      (modelOrgans.length === 1 && map.organs[modelOrgans[0]] ? modelOrgans[0] : presentOrgan(map, ids));
     id = organLabels(map, organ).tumorOut;
     source = `${map.name}'s ${organ} tumor id`;
   }
-  if (!labelIds(labelData).ids.includes(id)) {
+  if (!holdsLabelId(found ?? labelIds(labelData), id)) {
     throw new CliError(
       `the label has no voxels of synthetic tumor id ${id}${source ? ` (${source})` : ''}: pass --synthetic-label`,
     );

@@ -116,6 +116,8 @@ async function run(opts: SynthesizeCliOptions): Promise<void> {
     count: opts.count,
     difference: opts.difference,
     mode: opts.mode,
+    // The ids read to resolve the map choose the tumor id too: one pass over the label for its ids.
+    labelIds: resolved.found,
   };
   const t0 = performance.now();
   let result: VolumeSynthesisResult;

@@ -22,6 +22,7 @@ import {
   synthesizeVolumeWith,
   type VolumeSynthesisOptions,
   type VolumeSynthesisResult,
+  withLabelIds,
 } from '../../../shared/synthesis/whole-volume.ts';
 import { readNifti, writeNifti } from '../../../shared/volume/nifti.ts';
 import { type Dims3, makeVolume, type Volume } from '../../../shared/volume/volume.ts';
@@ -103,14 +104,18 @@ export async function synthesizeVariant(
   try {
     const image = readNifti(imageBytes);
     const label = readNifti(labelBytes);
-    const options: VolumeSynthesisOptions = {
-      organ: job.organ,
-      labelMap: parseLabelMap(job.labelMap),
-      type: job.type,
-      count: job.count,
-      mode: job.mode,
-      textures,
-    };
+    // The label's ids (for the tumor id) read once for all the attempts.
+    const options: VolumeSynthesisOptions = withLabelIds(
+      {
+        organ: job.organ,
+        labelMap: parseLabelMap(job.labelMap),
+        type: job.type,
+        count: job.count,
+        mode: job.mode,
+        textures,
+      },
+      label,
+    );
     const generator = models.generator;
     if (generator) {
       const pre = generator.manifest.preprocessing;
