@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { FreeTumorError } from '../errors.ts';
 import { labelMapFromDatasetJson } from './dataset-json.ts';
-import { detectLabelMap, labelIds, labelVolumeEvidence, presentOrgan, resolveLabelMap } from './detect.ts';
+import {
+  detectLabelMap,
+  holdsLabelId,
+  LabelIdCollector,
+  labelIds,
+  labelVolumeEvidence,
+  largestLabelId,
+  presentOrgan,
+  resolveLabelMap,
+} from './detect.ts';
 import { toMergedScheme } from './labelmap.ts';
 
 const ids = (...xs: number[]) => ({ ids: xs, invalid: 0 });
@@ -12,6 +21,20 @@ describe('labelIds', () => {
   it('lists distinct non-zero ids and counts values that are no class id', () => {
     expect(labelIds(Float32Array.from([0, 5, 5, 2, 104, 2]))).toEqual({ ids: [2, 5, 104], invalid: 0 });
     expect(labelIds(Float32Array.from([0, -1000, 37.5, 70000, 1])).invalid).toBe(3);
+  });
+
+  it('gathered chunk by chunk equals one pass; answers "is id X held" and "largest id"', () => {
+    const data = Uint16Array.from([0, 7, 3, 3, 0, 201, 7, 1, 65535, 2]);
+    const collector = new LabelIdCollector();
+    collector.add(data.subarray(0, 4));
+    collector.add(data.subarray(4));
+    const found = collector.ids();
+    expect(found).toEqual(labelIds(data));
+    for (let id = 0; id <= 300; id++) expect(holdsLabelId(found, id)).toBe(id > 0 && data.includes(id));
+    expect(holdsLabelId(found, 65535)).toBe(true);
+    expect(largestLabelId(found)).toBe(65535);
+    expect(largestLabelId(labelIds(new Uint8Array(9)))).toBe(0);
+    expect(holdsLabelId(labelIds(new Uint8Array(9)), 1)).toBe(false);
   });
 });
 

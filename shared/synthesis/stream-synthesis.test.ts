@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TOTALSEG_CT, TOTALSEG_SEG } from '../../test/shared-data.ts';
 import { applyReorientation, axcodes, reorientationTo } from '../geometry/orientation.ts';
+import { LabelIdCollector } from '../labels/detect.ts';
 import { type LabelMap, parseLabelMap, TOTALSEG_MAP } from '../labels/labelmap.ts';
 import { Rng } from '../random.ts';
 import { readNifti, writeNifti } from '../volume/nifti.ts';
@@ -164,6 +165,34 @@ describe('streamed synthesis equals the whole-volume synthesis (the CLI), byte f
       { organ: 'kidney', labelMap: map, type: 'small', textures: bank },
       9,
     );
+  });
+
+  it('label ids gathered slice by slice beforehand (the Worker resolving the map) are the ones used', async () => {
+    // liver=1 invents 2, which the label uses: 6 from the label's own ids, computed or passed in.
+    const invented = parseLabelMap('liver=1');
+    const imageBytes = writeNifti(base.image);
+    const labelBytes = writeNifti(base.label);
+    const reader = await NiftiSliceReader.open(streamOfBytes(labelBytes, 6007));
+    const collector = new LabelIdCollector();
+    for (let slice = await reader.next(); slice; slice = await reader.next()) collector.add(slice);
+    const options = { organ: 'liver' as const, labelMap: invented, type: 'small' as const, textures: bank };
+    const whole = synthesizeVolume(readNifti(imageBytes), readNifti(labelBytes), options, new Rng(4));
+    const passed = await streamed(imageBytes, labelBytes, { ...options, labelIds: collector.ids() }, 4);
+    expect(whole.summary.tumorLabel).toBe(6);
+    expect(passed.summary).toEqual(whole.summary);
+    expect(
+      passed.label.equals(
+        Buffer.from(writeNifti(whole.label, { gzip: false, description: LABEL_DESCRIPTION })),
+      ),
+    ).toBe(true);
+    // Ids that disagree with the label: the plan takes them as given rather than scanning again.
+    const told = await streamed(
+      imageBytes,
+      labelBytes,
+      { ...options, labelIds: { ids: [1, 5], invalid: 0 } },
+      4,
+    );
+    expect(told.summary.tumorLabel).toBe(2);
   });
 
   it('refuses an empty organ and a crop over the limit, naming them, as the CLI does', async () => {

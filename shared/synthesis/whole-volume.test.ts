@@ -3,12 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { TOTALSEG_CT, TOTALSEG_SEG } from '../../test/shared-data.ts';
 import { FreeTumorError } from '../errors.ts';
 import { applyReorientation, reorientationTo } from '../geometry/orientation.ts';
+import { labelIds } from '../labels/detect.ts';
 import { FREETUMOR_MAP, parseLabelMap, TOTALSEG_MAP } from '../labels/labelmap.ts';
 import { Rng } from '../random.ts';
 import { readNifti } from '../volume/nifti.ts';
 import type { Dims3, Volume } from '../volume/volume.ts';
 import { TextureBank } from './texture.ts';
-import { synthesizeVolume } from './whole-volume.ts';
+import { synthesizeVolume, withLabelIds } from './whole-volume.ts';
 
 const bank = new TextureBank({ minBlock: 64 });
 
@@ -148,6 +149,70 @@ describe('synthesizeVolume on a phantom', () => {
       ),
     ).toBe('invalid_label_map');
     expect(FreeTumorError).toBeDefined();
+  });
+});
+
+describe('the tumor id from the label ids the caller gathered (labelIds)', () => {
+  const { image, label } = phantom();
+  // `liver=1` invents tumor id 2, which the phantom's real tumor uses: largest id (5) + 1.
+  const invented = { organ: 'liver' as const, labelMap: parseLabelMap('liver=1'), type: 'small' as const };
+
+  it('passed in or computed: the same tumor id, image, label and summary', () => {
+    const computed = synthesizeVolume(image, label, { ...invented, textures: bank }, new Rng(21));
+    const passed = synthesizeVolume(
+      image,
+      label,
+      { ...invented, textures: bank, labelIds: labelIds(label.data) },
+      new Rng(21),
+    );
+    expect(computed.summary.tumorLabel).toBe(6);
+    expect(computed.summary.tumorLabelAssigned).toBe(true);
+    expect(passed.summary).toEqual(computed.summary);
+    expect(passed.image.data).toEqual(computed.image.data);
+    expect(passed.label.data).toEqual(computed.label.data);
+    // withLabelIds (synthesize-dataset's retries) gathers the same ids once.
+    const once = withLabelIds(invented, label);
+    expect(once.labelIds).toEqual(labelIds(label.data));
+    expect(withLabelIds(once, label)).toBe(once);
+  });
+
+  it('the ids passed in are the ones used (the label is not scanned again)', () => {
+    // Ids that deliberately disagree with the label: a second scan would give 6 and 2 instead.
+    const without2 = { ids: [1, 5], invalid: 0 };
+    const r = synthesizeVolume(
+      image,
+      label,
+      { ...invented, labelIds: without2, textures: bank },
+      new Rng(21),
+    );
+    expect(r.summary.tumorLabel).toBe(2);
+    const with9 = { ids: [1, 2, 5, 9], invalid: 0 };
+    const s = synthesizeVolume(image, label, { ...invented, labelIds: with9, textures: bank }, new Rng(21));
+    expect(s.summary.tumorLabel).toBe(10);
+  });
+
+  it("ignores them where the id does not depend on the label: a given id, a scheme's own", () => {
+    const clash = { ids: [1, 2, 5, 201], invalid: 0 };
+    const given = synthesizeVolume(
+      image,
+      label,
+      { organ: 'liver', labelMap: FREETUMOR_MAP, type: 'small', labelIds: clash, textures: bank },
+      new Rng(2),
+    );
+    expect(given.summary.tumorLabel).toBe(2);
+    expect(withLabelIds({ organ: 'liver', labelMap: FREETUMOR_MAP, type: 'small' }, label).labelIds).toBe(
+      undefined,
+    );
+    // TotalSegmentator's liver tumor id 201 is invented but its own: held already, it stays 201.
+    const liver5 = { ...label, data: Uint8Array.from(label.data, (v) => (v === 1 ? 5 : 0)) };
+    const own = synthesizeVolume(
+      image,
+      liver5,
+      { organ: 'liver', labelMap: TOTALSEG_MAP, type: 'small', labelIds: clash, textures: bank },
+      new Rng(2),
+    );
+    expect(own.summary.tumorLabel).toBe(201);
+    expect(own.summary.tumorLabelAssigned).toBe(true);
   });
 });
 

@@ -341,6 +341,28 @@ describe('edge API in workerd', () => {
     }
     expect(summary).toMatchObject({ organ: 'liver', seed: 3, tumorLabel: 2, type: 'random' });
     expect(summary.inputTumorVoxels).toBeGreaterThan(0);
+    // `liver=1` invents tumor id 2, which this label holds: the ids the Worker gathered to check the
+    // map choose largest + 1 (no second id scan in the plan), as the CLI does.
+    const clash = withId(label, 2);
+    const invented = await multipart('/v1/synthesize', {
+      organ: 'liver',
+      seed: '3',
+      label_map: 'liver=1',
+      label: clash,
+      image: ct,
+    });
+    expect(invented.status).toBe(200);
+    const inventedSummary = expectCliSynthesis(
+      unzipSync(new Uint8Array(await invented.arrayBuffer())),
+      ct,
+      clash,
+      {
+        organ: 'liver',
+        seed: 3,
+        labelMap: 'liver=1',
+      },
+    );
+    expect(inventedSummary).toMatchObject({ tumorLabel: 6, tumorLabelAssigned: true });
     // The CLI's summary: every tumor has its volume in ml.
     for (const t of summary.tumors) expect(t.volumeMl).toBeGreaterThan(0);
     const outLabel = readNifti(files['label.nii.gz']);
