@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseLabelMap } from '../../../shared/labels/labelmap.ts';
+import { Rng } from '../../../shared/random.ts';
+import { synthesizeVolume } from '../../../shared/synthesis/whole-volume.ts';
 import { readNifti, writeNifti } from '../../../shared/volume/nifti.ts';
 import type { Dims3, Volume } from '../../../shared/volume/volume.ts';
 
@@ -120,6 +123,45 @@ describe('freetumor synthesize', () => {
       ).code,
     ).toBe(0);
     expect(readNifti(new Uint8Array(readFileSync(join(again, 'ct.nii.gz')))).data).toEqual(outCt.data);
+  });
+
+  it('an invented tumor id the label holds: largest id + 1 from the ids read for the map, as the library', () => {
+    // `liver=1` invents 2; one voxel of 2 outside the liver makes it a collision: 5 + 1.
+    const data = Uint8Array.from(input.label.data);
+    data[0] = 2;
+    const label: Volume = { ...input.label, data };
+    const clashSeg = join(work, 'seg-clash.nii.gz');
+    writeFileSync(clashSeg, writeNifti(label));
+    const out = join(work, 'clash');
+    const r = freetumor(
+      'synthesize',
+      '--image',
+      ct,
+      '--label',
+      clashSeg,
+      '--organ',
+      'liver',
+      '--label-map',
+      'liver=1',
+      '--type',
+      'small',
+      '--seed',
+      '5',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ tumorLabel: 6, tumorLabelAssigned: true });
+    // The library computing the ids itself gives the same voxels.
+    const whole = synthesizeVolume(
+      input.image,
+      label,
+      { organ: 'liver', labelMap: parseLabelMap('liver=1'), type: 'small' },
+      new Rng(5),
+    );
+    expect(readNifti(new Uint8Array(readFileSync(join(out, 'label.nii.gz')))).data).toEqual(whole.label.data);
+    expect(readNifti(new Uint8Array(readFileSync(join(out, 'ct.nii.gz')))).data).toEqual(whole.image.data);
   });
 
   it.each([
