@@ -135,6 +135,12 @@ export const segmentationSchema = z
      * 0 is the reference (tumors cut by the organ mask at its edge; see docs/training-recipe.md).
      */
     minInsideOrgan: z.number().min(0).max(1).default(0),
+    /**
+     * A segmentation run folder whose segmentor (best checkpoint) gives this run's starting
+     * weights; null = random initialisation. Same architecture required. Ignored when the run
+     * folder already holds a checkpoint (resuming).
+     */
+    initFrom: z.string().nullable().default(null),
   })
   .strict();
 
@@ -195,6 +201,7 @@ export const runConfigSchema = z
       cutmix: true,
       tumorType: 'random',
       minInsideOrgan: 0,
+      initFrom: null,
     }),
     synthesis: synthesisSchema.default({
       segmentorRun: null,

@@ -5,6 +5,7 @@
  * the trainer, the loop). The order of runs is sequence.ts; the recipe's settings are the run
  * config's defaults (config.ts).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FreeTumorError } from '../../shared/errors.ts';
@@ -72,6 +73,25 @@ export async function checkQcSegmentor(
   });
   const s = r.averages.lesionSensitivity;
   return { on, averages: r.averages, detectsRealTumors: s !== null && s >= QC_MIN_LESION_SENSITIVITY };
+}
+
+/** Starts a segmentation trainer from another run's segmentor (segmentation.initFrom). */
+async function initSegmentor(trainer: Trainer, runDir: string, expected: UNetConfig): Promise<void> {
+  const { model: source, config } = await loadRunModel(runDir, 'segmentor');
+  try {
+    // The initialiser seed is no part of the architecture (a run of another seed may start from it).
+    const { seed: _a, ...architecture } = config;
+    const { seed: _b, ...wanted } = expected;
+    if (JSON.stringify(architecture) !== JSON.stringify(wanted)) {
+      throw new FreeTumorError(
+        'invalid_argument',
+        'segmentation.initFrom names a run whose segmentor has another architecture (model config)',
+      );
+    }
+    trainer.models.segmentor.model.setWeights(source.getWeights());
+  } finally {
+    source.dispose();
+  }
 }
 
 export async function trainInFolder(
@@ -146,8 +166,12 @@ export async function trainInFolder(
           }
         }
       }
-      const { createSegmentationTrainer } = await import('./segmentation.ts');
+      const { createSegmentationTrainer, segmentationModelConfig } = await import('./segmentation.ts');
       trainer = createSegmentationTrainer(config, { generator, discriminator, qcSegmentor, validation });
+      if (s.initFrom && !existsSync(runPaths(dir).checkpoint)) {
+        await initSegmentor(trainer, s.initFrom, segmentationModelConfig(config));
+        log('segmentor initialised from an earlier run (segmentation.initFrom)');
+      }
     }
   } catch (e) {
     for (const m of loaded) m.dispose();
