@@ -82,8 +82,8 @@ describe('freetumor demo --quick', () => {
     );
   });
 
-  it('trains the three runs for their fixed step counts with finite losses; validation picks checkpoints', () => {
-    expect(result.runs.map((r) => r.name)).toEqual(['baseline', 'synthesis', 'freetumor']);
+  it('trains the four runs for their fixed step counts with finite losses; validation picks checkpoints', () => {
+    expect(result.runs.map((r) => r.name)).toEqual(['baseline', 'synthesis', 'freetumor', 'control']);
     for (const r of result.runs) {
       expect(r.stoppedEarly).toBe(false);
       expect(r.steps).toBe(result.plan.steps[r.name]);
@@ -100,6 +100,16 @@ describe('freetumor demo --quick', () => {
     }
     // The frozen baseline was checked on real tumors before it judged synthetic ones.
     expect(result.qcSegmentorCheck?.averages.trueLesions).toBeGreaterThan(0);
+    // FreeTumor and its control start from the baseline's weights; only FreeTumor synthesizes.
+    const config = (name: string) =>
+      JSON.parse(readFileSync(join(out, 'runs', name, 'config.json'), 'utf8')) as {
+        segmentation: { mode: string; initFrom: string | null };
+      };
+    expect(config('baseline').segmentation.initFrom).toBeNull();
+    for (const name of ['freetumor', 'control'])
+      expect(config(name).segmentation.initFrom).toBe(join(out, 'runs', 'baseline'));
+    expect(config('freetumor').segmentation.mode).toBe('freetumor');
+    expect(config('control').segmentation.mode).toBe('baseline');
   });
 
   it('measures synthesis on the held-out cases: discriminator AUC, HU contrast, QC acceptance', () => {
@@ -152,9 +162,10 @@ describe('freetumor demo --quick', () => {
     }
   });
 
-  it('compares the baseline and FreeTumor segmentors on the held-out cases with finite metrics', () => {
+  it('compares the baseline, the control and FreeTumor on the held-out cases with finite metrics', () => {
     expect(result.comparison.map((s) => s.model)).toEqual([
       'baseline (real tumors only)',
+      'control (baseline + the same steps, real tumors only)',
       'FreeTumor (real + synthetic)',
     ]);
     for (const s of result.comparison) {
@@ -166,10 +177,11 @@ describe('freetumor demo --quick', () => {
       }
       expect(s.trueLesions).toBeGreaterThan(0);
     }
-    // One row per true lesion, with both models' answers; and the verdict line leads the report.
+    // One row per true lesion, with every model's answer; and the verdict line leads the report.
     expect(result.lesions).toHaveLength(result.comparison[0].trueLesions);
-    for (const l of result.lesions) expect(Object.keys(l.found)).toHaveLength(2);
+    for (const l of result.lesions) expect(Object.keys(l.found)).toHaveLength(3);
     expect(result.verdict).toMatch(/^FreeTumor segmentor on \d+ held-out cases: organ Dice/);
+    expect(result.verdict).toContain('; control (the baseline trained on for the same steps');
   });
 
   it('writes a self-contained report.html, report.md, plots and pictures', () => {

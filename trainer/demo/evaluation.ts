@@ -162,6 +162,16 @@ export async function compareSegmentors(
   return { scores, lesions: [...lesions.values()], examples: [...examples.values()] };
 }
 
+/**
+ * The names of the compared segmentors (result.json `comparison[].model`): the baseline, the
+ * control (the baseline trained on for FreeTumor's steps on real tumors only) and FreeTumor.
+ */
+export const COMPARED_MODELS = {
+  baseline: 'baseline (real tumors only)',
+  control: 'control (baseline + the same steps, real tumors only)',
+  freetumor: 'FreeTumor (real + synthetic)',
+} as const;
+
 /** The demo's targets for the FreeTumor segmentor on held-out phantoms (issue 12). */
 export const DEMO_TARGETS = { organDice: 0.85, tumorDice: 0.5, lesionSensitivity: 0.75 };
 
@@ -173,11 +183,14 @@ function line(s: ModelScores): string {
 
 /**
  * One line that leads the report: what the FreeTumor segmentor learned on the held-out cases, how
- * it compares with the real-only baseline, and which targets it meets.
+ * it compares with the real-only baseline it started from and with the real-only control trained
+ * for the same steps from the same start (what the synthetic tumors add), and which targets it meets.
  */
 export function verdictLine(scores: readonly ModelScores[]): string {
-  const base = scores.find((s) => s.model.startsWith('baseline'));
-  const ft = scores.find((s) => s.model.startsWith('FreeTumor'));
+  const find = (name: string) => scores.find((s) => s.model === name);
+  const base = find(COMPARED_MODELS.baseline);
+  const control = find(COMPARED_MODELS.control);
+  const ft = find(COMPARED_MODELS.freetumor);
   if (!ft) return base ? `Only the baseline was evaluated: ${line(base)}.` : 'No segmentor was evaluated.';
   const sens = ft.trueLesions > 0 ? ft.lesionsDetected / ft.trueLesions : 0;
   const missed = [
@@ -185,14 +198,19 @@ export function verdictLine(scores: readonly ModelScores[]): string {
     (ft.tumorDice ?? 0) < DEMO_TARGETS.tumorDice ? `tumor Dice < ${DEMO_TARGETS.tumorDice}` : null,
     sens < DEMO_TARGETS.lesionSensitivity ? `lesions found < ${DEMO_TARGETS.lesionSensitivity * 100}%` : null,
   ].filter((x): x is string => x !== null);
-  let versus = '';
-  if (base) {
-    const dt = (ft.tumorDice ?? 0) - (base.tumorDice ?? 0);
-    const dl = ft.lesionsDetected - base.lesionsDetected;
+  const versus = (other: ModelScores, what: string, short: string) => {
+    const dt = (ft.tumorDice ?? 0) - (other.tumorDice ?? 0);
+    const dl = ft.lesionsDetected - other.lesionsDetected;
     const better = dt >= 0 && dl >= 0;
-    versus = `; baseline (real tumors only): ${line(base)}; FreeTumor ${better ? 'matches or beats' : 'falls behind'} the baseline (tumor Dice ${dt >= 0 ? '+' : ''}${dt.toFixed(3)}, lesions ${dl >= 0 ? '+' : ''}${dl})`;
-    if (!better) missed.push('FreeTumor < baseline');
-  }
+    if (!better) missed.push(`FreeTumor < ${short}`);
+    return `; ${what}: ${line(other)}; FreeTumor ${better ? 'matches or beats' : 'falls behind'} the ${short} (tumor Dice ${dt >= 0 ? '+' : ''}${dt.toFixed(3)}, lesions ${dl >= 0 ? '+' : ''}${dl})`;
+  };
+  const parts = [
+    base ? versus(base, 'baseline (real tumors only)', 'baseline') : '',
+    control
+      ? versus(control, 'control (the baseline trained on for the same steps, real tumors only)', 'control')
+      : '',
+  ].join('');
   const targets = missed.length ? `targets missed: ${missed.join(', ')}` : 'all targets met';
-  return `FreeTumor segmentor on ${ft.cases} held-out cases: ${line(ft)}${versus}; ${targets}.`;
+  return `FreeTumor segmentor on ${ft.cases} held-out cases: ${line(ft)}${parts}; ${targets}.`;
 }

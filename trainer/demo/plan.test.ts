@@ -46,6 +46,14 @@ describe('demo plan', () => {
       }),
     );
     expect(ft.steps).toBe(FULL_PLAN.steps.freetumor);
+    // FreeTumor and its control continue the baseline at the fine-tuning rate.
+    expect(ft.optimizer.lr).toBe(FULL_PLAN.lr.finetune);
+    const control = parseRunConfig(demoRunConfig('control', ctx, { segmentation: { initFrom: '/r/b' } }));
+    expect(control.steps).toBe(FULL_PLAN.steps.freetumor);
+    expect(control.optimizer.lr).toBe(FULL_PLAN.lr.finetune);
+    expect(control.segmentation).toMatchObject({ mode: 'baseline', initFrom: '/r/b' });
+    const base = parseRunConfig(demoRunConfig('baseline', ctx, {}));
+    expect(base.optimizer.lr).toBe(FULL_PLAN.lr.segmentation);
     expect(ft.segmentation).toMatchObject({
       mode: 'freetumor',
       synthesisRun: '/r/s',

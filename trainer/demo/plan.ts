@@ -14,7 +14,11 @@
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import type { TypeChoice } from '../../shared/synthesis/tumors.ts';
 
-export type DemoRunName = 'baseline' | 'synthesis' | 'freetumor';
+/**
+ * The FreeTumor sequence (trainer/train/sequence.ts) plus its real-only control: the baseline
+ * continued for the FreeTumor run's steps without synthetic tumors.
+ */
+export type DemoRunName = 'baseline' | 'synthesis' | 'freetumor' | 'control';
 
 export interface DemoPlan {
   name: 'full' | 'quick';
@@ -42,8 +46,11 @@ export interface DemoPlan {
   /** Seconds per step on an idle 2-core machine, measured; the time guard allows a multiple of it. */
   idleStepSeconds: Record<DemoRunName, number>;
   warmupSteps: number;
-  /** Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are short. */
-  lr: { segmentation: number; synthesis: number };
+  /**
+   * Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are short.
+   * `finetune`: the FreeTumor run and its control, which start from the baseline's weights.
+   */
+  lr: { segmentation: number; synthesis: number; finetune: number };
   /** Synthetic tumor types during the FreeTumor run and the synthesis training. */
   tumorType: TypeChoice;
   /**
@@ -67,11 +74,12 @@ export const FULL_PLAN: DemoPlan = {
   model: { baseChannels: 4, depth: 3 },
   phantoms: { labeled: 6, validation: 2, unlabeled: 10, heldOut: 7, tumorsPerCase: 2 },
   crops: { segmentation: 2, synthesis: 1 },
-  steps: { baseline: 1200, synthesis: 200, freetumor: 1200 },
+  // FreeTumor and its control continue the baseline for 600 steps (docs/training-recipe.md).
+  steps: { baseline: 1200, synthesis: 200, freetumor: 600, control: 600 },
   validateEvery: 300,
-  idleStepSeconds: { baseline: 0.25, synthesis: 0.45, freetumor: 0.3 },
+  idleStepSeconds: { baseline: 0.25, synthesis: 0.45, freetumor: 0.3, control: 0.25 },
   warmupSteps: 20,
-  lr: { segmentation: 3e-3, synthesis: 5e-4 },
+  lr: { segmentation: 3e-3, synthesis: 5e-4, finetune: 1e-3 },
   // The phantom lesions have radii of 6-20 mm: large synthetic tumors (36-60 mm) are left out.
   tumorType: ['tiny', 'small', 'medium'],
   minInsideOrgan: 0.9,
@@ -87,11 +95,11 @@ export const QUICK_PLAN: DemoPlan = {
   model: { baseChannels: 4, depth: 2 },
   phantoms: { labeled: 3, validation: 1, unlabeled: 2, heldOut: 2, tumorsPerCase: 2 },
   crops: { segmentation: 2, synthesis: 1 },
-  steps: { baseline: 40, synthesis: 10, freetumor: 40 },
+  steps: { baseline: 40, synthesis: 10, freetumor: 20, control: 20 },
   validateEvery: 20,
-  idleStepSeconds: { baseline: 0.05, synthesis: 0.15, freetumor: 0.08 },
+  idleStepSeconds: { baseline: 0.05, synthesis: 0.15, freetumor: 0.08, control: 0.05 },
   warmupSteps: 2,
-  lr: { segmentation: 5e-3, synthesis: 5e-4 },
+  lr: { segmentation: 5e-3, synthesis: 5e-4, finetune: 2e-3 },
   tumorType: ['tiny', 'small', 'medium'],
   minInsideOrgan: 0.9,
   labeledRepeat: 3,

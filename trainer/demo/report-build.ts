@@ -166,7 +166,7 @@ function comparisonTable(r: DemoResult): Table | null {
       s.healthyFalseTumorMl,
       Number(s.seconds.toFixed(1)),
     ]),
-    note: 'Tumor Dice and NSD are means over the cases whose reference has a tumor (the reference convention); "all cases" also counts the tumor-free case (a false tumor there scores 0). NSD at 2 mm tolerance. Phantom CTs, small models trained for minutes on a CPU: the numbers show what the method learns on this data, not clinical accuracy.',
+    note: 'The control starts from the baseline\'s weights and trains as many steps as FreeTumor on real tumors only: FreeTumor minus the control is what the synthetic tumors add, apart from the extra steps. Tumor Dice and NSD are means over the cases whose reference has a tumor (the reference convention); "all cases" also counts the tumor-free case (a false tumor there scores 0). NSD at 2 mm tolerance. Phantom CTs, small models trained for minutes on a CPU: the numbers show what the method learns on this data, not clinical accuracy.',
   };
 }
 
@@ -364,7 +364,7 @@ export async function writeDemoReport(
   const skipped = r.stages.filter((s) => s.status !== 'done').map((s) => `${s.name}: ${s.status}: ${s.note}`);
   const summary = [
     ...(r.data?.notes ?? []),
-    `plan ${r.plan.name}: ${r.plan.spacing} mm grid, ${r.plan.patch}^3 patches, U-Net base ${r.plan.model.baseChannels} depth ${r.plan.model.depth}, fixed steps ${r.plan.steps.baseline}/${r.plan.steps.synthesis}/${r.plan.steps.freetumor}; CPU training (production training uses a GPU at 1.5 mm and 96^3)`,
+    `plan ${r.plan.name}: ${r.plan.spacing} mm grid, ${r.plan.patch}^3 patches, U-Net base ${r.plan.model.baseChannels} depth ${r.plan.model.depth}, fixed steps baseline ${r.plan.steps.baseline}, synthesis ${r.plan.steps.synthesis}, then FreeTumor and its real-only control ${r.plan.steps.freetumor} each from the baseline's weights; CPU training (production training uses a GPU at 1.5 mm and 96^3)`,
     ...r.runs.map(
       (t) =>
         `${t.name}: ${t.steps}/${t.plannedSteps} steps in ${t.seconds.toFixed(0)} s${t.stoppedEarly ? ' (STOPPED by the time guard: results are not those of the plan)' : ''}`,

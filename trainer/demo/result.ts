@@ -17,7 +17,7 @@ import type { StageRecord } from './stages.ts';
 import type { TrainedRun } from './training.ts';
 
 export interface ExportedGroup {
-  group: 'baseline' | 'published';
+  group: 'baseline' | 'control' | 'published';
   dir: string;
   models: Array<{ role: ModelRole; version: string; files: Array<{ precision: string; bytes: number }> }>;
 }
@@ -57,11 +57,11 @@ export interface DemoResult {
     /** The Worker's process group (wrangler and its workerd), gone once the demo ends. */
     workerPgid: number;
   } | null;
-  /** Baseline and FreeTumor segmentors on the held-out cases (exported int8, the CLI's pipeline). */
+  /** Baseline, control and FreeTumor segmentors on the held-out cases (exported int8, the CLI's pipeline). */
   comparison: ModelScores[];
   /** Every true held-out lesion: its size and which model found it. */
   lesions: LesionRow[];
-  /** One line: what was learned, FreeTumor against the baseline. */
+  /** One line: what was learned, FreeTumor against the baseline and the real-only control. */
   verdict: string;
 }
 

@@ -2,7 +2,7 @@
  * `freetumor demo`: the product end to end on one machine, without a cloud account or a GPU.
  *
  *   data -> synthesis showcase -> train baseline -> train synthesis GAN -> train FreeTumor
- *   -> measure synthesis -> export int8 ONNX -> publish to local R2 -> wrangler dev -> /v1 calls
+ *   -> train the real-only control -> measure synthesis -> export int8 ONNX -> publish to local R2 -> wrangler dev -> /v1 calls
  *   -> local comparison -> report
  *
  * Every stage is timed and logged on stderr; a stage whose input an earlier stage did not produce
@@ -17,12 +17,12 @@ import { join, resolve } from 'node:path';
 import { FreeTumorError } from '../../shared/errors.ts';
 import { releaseBackend, selectBackend } from '../backend.ts';
 import { exportRun } from '../export/from-run.ts';
-import { runFreeTumorSequence, type SequenceRun } from '../train/sequence.ts';
+import { realOnlyControl, runFreeTumorSequence } from '../train/sequence.ts';
 import { addTotalSegSample, type DemoData, userData, writePhantomData } from './data.ts';
 import { callWorker, type EdgeResults } from './edge-calls.ts';
-import { compareSegmentors, verdictLine } from './evaluation.ts';
+import { COMPARED_MODELS, compareSegmentors, verdictLine } from './evaluation.ts';
 import { publishToLocalR2 } from './local-r2.ts';
-import { type DemoOptions, type DemoPlan, planFor } from './plan.ts';
+import { type DemoOptions, type DemoPlan, type DemoRunName, planFor } from './plan.ts';
 import { writeDemoReport } from './report-build.ts';
 import type { DemoArtifacts, DemoResult, ExportedGroup } from './result.ts';
 import { synthesisShowcase } from './showcase.ts';
@@ -114,7 +114,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   log(`FreeTumor demo (${plan.name}): output in ${out}`);
   log(
     `settings: ${plan.spacing} mm grid, ${plan.patch}^3 patches, U-Net base ${plan.model.baseChannels} depth ${plan.model.depth}, ` +
-      `steps baseline/synthesis/FreeTumor ${plan.steps.baseline}/${plan.steps.synthesis}/${plan.steps.freetumor} (seed ${options.seed})`,
+      `steps baseline/synthesis/FreeTumor/control ${plan.steps.baseline}/${plan.steps.synthesis}/${plan.steps.freetumor}/${plan.steps.control} (seed ${options.seed})`,
   );
   log(
     `why: tfjs trains on this CPU (no GPU); at ${plan.spacing} mm a whole abdomen fits in a small grid and ${plan.patch}^3 patches hold whole lesions with their surroundings (production: GPU, 1.5 mm, 96^3)`,
@@ -215,12 +215,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
 
     artifacts.comparison = await stages.run('compare segmentors (onnxruntime-node)', async () => {
-      const base = result.exported.find((g) => g.group === 'baseline');
-      const pub = result.exported.find((g) => g.group === 'published');
+      const group = (g: ExportedGroup['group']) => result.exported.find((x) => x.group === g);
+      const base = group('baseline');
+      const control = group('control');
+      const pub = group('published');
       const models: Array<{ name: string; dir: string }> = [];
-      if (base) models.push({ name: 'baseline (real tumors only)', dir: base.dir });
+      if (base) models.push({ name: COMPARED_MODELS.baseline, dir: base.dir });
+      if (control) models.push({ name: COMPARED_MODELS.control, dir: control.dir });
       if (pub && result.runs.some((r) => r.name === 'freetumor'))
-        models.push({ name: 'FreeTumor (real + synthetic)', dir: pub.dir });
+        models.push({ name: COMPARED_MODELS.freetumor, dir: pub.dir });
       if (models.length === 0) throw new StageSkip('no exported segmentor');
       if (data.heldOut.length === 0) throw new StageSkip('no held-out cases');
       const c = await compareSegmentors(models, data.heldOut, options.organ, (m) => stages.info(m));
@@ -249,10 +252,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 /** Thrown by a sequence step whose stage failed: the later runs need its folder. */
 class RunFailed extends Error {}
 
-const RUN_TITLES: Record<SequenceRun, string> = {
+const RUN_TITLES: Record<DemoRunName, string> = {
   baseline: 'train baseline segmentor (real tumors only)',
   synthesis: 'train tumor generator + discriminator (frozen baseline segmentor)',
-  freetumor: 'train FreeTumor segmentor (real + synthetic with QC)',
+  freetumor: 'train FreeTumor segmentor (from the baseline; real + synthetic with QC)',
+  control: 'train the control (from the baseline; real tumors only, FreeTumor steps)',
 };
 
 async function trainAll(
@@ -269,7 +273,7 @@ async function trainAll(
     return { value: `${b.name} (${b.detail})`, note: `${b.name}: ${b.detail}` };
   });
   result.backend = backend;
-  const order: SequenceRun[] = ['baseline', 'synthesis', 'freetumor'];
+  const order: DemoRunName[] = ['baseline', 'synthesis', 'freetumor', 'control'];
   if (!backend) {
     for (const n of order) stages.skip(RUN_TITLES[n], 'no tfjs backend');
     return;
@@ -284,24 +288,27 @@ async function trainAll(
     log: (m: string) => stages.info(m),
     interrupted,
   };
-  try {
-    await runFreeTumorSequence(async (step) => {
-      const r = await stages.run(RUN_TITLES[step.name], async () => {
-        const t: TrainedRun = await trainDemoRun(step, ctx);
-        const loss = t.last.loss ?? t.last.g_loss;
-        return {
-          value: t,
-          note: `${t.steps}/${t.plannedSteps} steps (${t.secondsPerStep.toFixed(2)} s/step), last loss ${loss === undefined ? '-' : loss.toFixed(4)}${t.best !== null ? `, best validation ${t.best.toFixed(3)}` : ''}${t.stoppedEarly ? ', stopped by the time guard' : ''}`,
-        };
-      });
-      if (!r) throw new RunFailed(step.name);
-      result.runs.push(r);
-      if (r.qcCheck) result.qcSegmentorCheck = r.qcCheck;
-      return r.dir;
+  const train = async (step: Parameters<typeof trainDemoRun>[0]): Promise<string> => {
+    const r = await stages.run(RUN_TITLES[step.name], async () => {
+      const t: TrainedRun = await trainDemoRun(step, ctx);
+      const loss = t.last.loss ?? t.last.g_loss;
+      return {
+        value: t,
+        note: `${t.steps}/${t.plannedSteps} steps (${t.secondsPerStep.toFixed(2)} s/step), last loss ${loss === undefined ? '-' : loss.toFixed(4)}${t.best !== null ? `, best validation ${t.best.toFixed(3)}` : ''}${t.stoppedEarly ? ', stopped by the time guard' : ''}`,
+      };
     });
+    if (!r) throw new RunFailed(step.name);
+    result.runs.push(r);
+    if (r.qcCheck) result.qcSegmentorCheck = r.qcCheck;
+    return r.dir;
+  };
+  try {
+    const runs = await runFreeTumorSequence(train);
+    // The control answers "is it the synthetic tumors or the extra steps?" (same start, same steps).
+    await train(realOnlyControl(runs.baseline));
   } catch (e) {
     if (!(e instanceof RunFailed)) throw e;
-    const failed = order.indexOf(e.message as SequenceRun);
+    const failed = order.indexOf(e.message as DemoRunName);
     for (const n of order.slice(failed + 1)) stages.skip(RUN_TITLES[n], `needs the ${e.message} run`);
   } finally {
     releaseBackend();
@@ -346,6 +353,7 @@ async function exportAndPublish(
       }
     };
     if (trained.has('baseline')) await add('baseline', 'baseline', join(dirs.models, 'baseline'));
+    if (trained.has('control')) await add('control', 'control', join(dirs.models, 'control'));
     // The published set: the best segmentor trained (FreeTumor, else the baseline) with G and D.
     const published = join(dirs.models, 'published');
     if (trained.has('freetumor')) await add('published', 'freetumor', published);

@@ -102,7 +102,11 @@ export function demoRunConfig(
           kind: 'segmentation',
           cropsPerCase: plan.crops.segmentation,
           validateEvery: ctx.data.selectCheckpoints ? plan.validateEvery : 0,
-          optimizer: { lr: plan.lr.segmentation, warmupSteps: plan.warmupSteps, schedule: 'linear' },
+          optimizer: {
+            lr: name === 'baseline' ? plan.lr.segmentation : plan.lr.finetune,
+            warmupSteps: plan.warmupSteps,
+            schedule: 'linear',
+          },
           segmentation: {
             qc: DEMO_QC,
             cutmix: true,
@@ -114,7 +118,7 @@ export function demoRunConfig(
 }
 
 /** Trains one step of the sequence in `runsDir/<name>`. */
-export async function trainDemoRun(step: SequenceStep, ctx: TrainContext): Promise<TrainedRun> {
+export async function trainDemoRun(step: SequenceStep<DemoRunName>, ctx: TrainContext): Promise<TrainedRun> {
   const name = step.name;
   const dir = join(ctx.runsDir, name);
   const config = parseRunConfig(demoRunConfig(name, ctx, step.extra));
@@ -143,7 +147,7 @@ export async function trainDemoRun(step: SequenceStep, ctx: TrainContext): Promi
   const settings =
     name === 'synthesis'
       ? `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, Adam lr ${c.optimizer.lr} betas (0, 0.999), adversarial weight ${c.synthesis.advWeight}, tumor types ${[c.synthesis.tumorType].flat().join('/')}`
-      : `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, crops tumor/organ/body ${[c.data.crops.tumor, c.data.crops.organ, c.data.crops.body].map((x) => x.toFixed(2)).join('/')}, ${c.segmentation.loss.dice} Dice + CE (tumor weight ${c.segmentation.loss.tumorWeight}), AdamW lr ${c.optimizer.lr} ${c.optimizer.schedule}` +
+      : `${p.spacing} mm, ${p.patch}^3 x ${c.cropsPerCase}, U-Net base ${p.model.baseChannels} depth ${p.model.depth}, crops tumor/organ/body ${[c.data.crops.tumor, c.data.crops.organ, c.data.crops.body].map((x) => x.toFixed(2)).join('/')}, ${c.segmentation.loss.dice} Dice + CE (tumor weight ${c.segmentation.loss.tumorWeight}), AdamW lr ${c.optimizer.lr} ${c.optimizer.schedule}${c.segmentation.initFrom ? ", from the baseline's weights" : ''}` +
         (name === 'freetumor'
           ? `, QC ${c.segmentation.qc.policy} (detection > ${c.segmentation.qc.detectionThreshold})`
           : '');

@@ -75,23 +75,26 @@ export async function checkQcSegmentor(
   return { on, averages: r.averages, detectsRealTumors: s !== null && s >= QC_MIN_LESION_SENSITIVITY };
 }
 
-/** Starts a segmentation trainer from another run's segmentor (segmentation.initFrom). */
-async function initSegmentor(trainer: Trainer, runDir: string, expected: UNetConfig): Promise<void> {
-  const { model: source, config } = await loadRunModel(runDir, 'segmentor');
-  try {
-    // The initialiser seed is no part of the architecture (a run of another seed may start from it).
-    const { seed: _a, ...architecture } = config;
-    const { seed: _b, ...wanted } = expected;
-    if (JSON.stringify(architecture) !== JSON.stringify(wanted)) {
-      throw new FreeTumorError(
-        'invalid_argument',
-        'segmentation.initFrom names a run whose segmentor has another architecture (model config)',
-      );
-    }
-    trainer.models.segmentor.model.setWeights(source.getWeights());
-  } finally {
-    source.dispose();
+/**
+ * The segmentor a new segmentation run starts from (segmentation.initFrom), checked against the
+ * run's architecture before any data is prepared; null when there is none or the run resumes.
+ */
+async function initialSegmentor(config: RunConfig, dir: string): Promise<LayersModel | null> {
+  const from = config.kind === 'segmentation' ? config.segmentation.initFrom : null;
+  if (!from || existsSync(runPaths(dir).checkpoint)) return null;
+  const { segmentationModelConfig } = await import('./segmentation.ts');
+  const { model, config: found } = await loadRunModel(from, 'segmentor');
+  // The initialiser seed is no part of the architecture (a run of another seed may start from it).
+  const { seed: _a, ...architecture } = found;
+  const { seed: _b, ...wanted } = segmentationModelConfig(config);
+  if (JSON.stringify(architecture) !== JSON.stringify(wanted)) {
+    model.dispose();
+    throw new FreeTumorError(
+      'invalid_argument',
+      'segmentation.initFrom names a run whose segmentor has another architecture (model config)',
+    );
   }
+  return model;
 }
 
 export async function trainInFolder(
@@ -100,15 +103,22 @@ export async function trainInFolder(
   o: TrainFolderOptions = {},
 ): Promise<TrainFolderResult> {
   const log = o.log ?? (() => {});
-  const data = await prepareData(config, config.data.cacheDir ?? join(dir, 'cache'), log);
-  if (data.train.length === 0) {
-    throw new FreeTumorError(
-      'invalid_argument',
-      'no training cases: check the data sets (the baseline mode uses labeled cases only)',
-    );
-  }
-  const validation = await loadCases(data.validation);
-  const loaded: LayersModel[] = [];
+  const init = await initialSegmentor(config, dir);
+  const prepared = async () => {
+    const data = await prepareData(config, config.data.cacheDir ?? join(dir, 'cache'), log);
+    if (data.train.length === 0) {
+      throw new FreeTumorError(
+        'invalid_argument',
+        'no training cases: check the data sets (the baseline mode uses labeled cases only)',
+      );
+    }
+    return { data, validation: await loadCases(data.validation) };
+  };
+  const { data, validation } = await prepared().catch((e: unknown) => {
+    init?.dispose();
+    throw e;
+  });
+  const loaded: LayersModel[] = init ? [init] : [];
   const configs = new Map<LayersModel, UNetConfig>();
   const load = async (runDir: string, role: 'segmentor' | 'generator' | 'discriminator') => {
     const { model, config: c } = await loadRunModel(runDir, role);
@@ -166,10 +176,10 @@ export async function trainInFolder(
           }
         }
       }
-      const { createSegmentationTrainer, segmentationModelConfig } = await import('./segmentation.ts');
+      const { createSegmentationTrainer } = await import('./segmentation.ts');
       trainer = createSegmentationTrainer(config, { generator, discriminator, qcSegmentor, validation });
-      if (s.initFrom && !existsSync(runPaths(dir).checkpoint)) {
-        await initSegmentor(trainer, s.initFrom, segmentationModelConfig(config));
+      if (init) {
+        trainer.models.segmentor.model.setWeights(init.getWeights());
         log('segmentor initialised from an earlier run (segmentation.initFrom)');
       }
     }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../train/checkpoint.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../../bin/freetumor.js');
@@ -125,6 +126,51 @@ describe('freetumor train', () => {
     expect(s.code).toBe(0);
     expect(JSON.parse(s.stdout)).toMatchObject({ kind: 'synthesis', steps: 1 });
     expect(existsSync(join(syn, 'samples', 'step-0000001.png'))).toBe(true);
+  });
+
+  it("segmentation.initFrom starts a run from an earlier run's segmentor (same architecture only)", async () => {
+    const seg = join(dir, 'seg');
+    const train = (out: string, ...set: string[]) =>
+      cli([
+        'train',
+        'segmentation',
+        '--config',
+        join(dir, 'seg.json'),
+        '--out',
+        join(dir, out),
+        '--backend',
+        'cpu',
+        '--steps',
+        '1',
+        ...set.flatMap((x) => ['--set', x]),
+        '--json',
+      ]);
+    // A learning rate far below float32 resolution: after one step the weights are the start's.
+    const tiny = ['optimizer.lr=1e-12', 'optimizer.weightDecay=0', 'seed=7'];
+    const init = await train('init', `segmentation.initFrom=${seg}`, ...tiny);
+    expect(init.code).toBe(0);
+    expect(init.stderr).toContain('segmentor initialised from an earlier run');
+    const scratch = await train('scratch', ...tiny);
+    expect(scratch.code).toBe(0);
+    const weights = async (run: string) => {
+      const c = await loadCheckpoint(
+        join(run, existsSync(join(run, 'best.ckpt')) ? 'best.ckpt' : 'checkpoint.ckpt'),
+      );
+      return (c?.models.segmentor.weights ?? []).flatMap((w) => [...w.data]);
+    };
+    const source = await weights(seg);
+    const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    expect(source.length).toBeGreaterThan(0);
+    expect(maxDiff(await weights(join(dir, 'init')), source)).toBeLessThan(1e-6);
+    expect(maxDiff(await weights(join(dir, 'scratch')), source)).toBeGreaterThan(1e-3);
+
+    const other = await train('other', `segmentation.initFrom=${seg}`, 'model.baseChannels=3');
+    expect(other.code).toBe(2);
+    // Refused before any data is prepared.
+    expect(other.stderr).not.toContain('data set');
+    expect(other.stderr.trim().split('\n').at(-1)).toBe(
+      'freetumor: segmentation.initFrom names a run whose segmentor has another architecture (model config)',
+    );
   });
 
   it('bad input: one clear line, exit 2', async () => {
