@@ -360,11 +360,13 @@ describe('freetumor job', () => {
     const runs = (await store.list(`jobs/${result.jobId}/runs/`)).map((k) => k.split('/')[3]);
     expect([...new Set(runs)].sort()).toEqual(['baseline', 'segmentation', 'synthesis']);
     const config = await getJson<{
-      segmentation: { mode: string; synthesisRun: string; qcSegmentorRun: string };
+      segmentation: { mode: string; synthesisRun: string; qcSegmentorRun: string; initFrom: string };
     }>(store, `jobs/${result.jobId}/runs/segmentation/config.json`);
     expect(config?.segmentation.mode).toBe('freetumor');
     expect(config?.segmentation.synthesisRun).toMatch(/runs\/synthesis$/);
     expect(config?.segmentation.qcSegmentorRun).toMatch(/runs\/baseline$/);
+    // The FreeTumor segmentor starts from the baseline's weights (trainer/train/sequence.ts).
+    expect(config?.segmentation.initFrom).toBe(config?.segmentation.qcSegmentorRun);
     const latest = publishedPointerSchema.parse(await getJson(store, 'models-d/latest.json'));
     expect(Object.keys(latest.models).sort()).toEqual(['discriminator', 'generator', 'segmentor']);
     expect(latest.models.generator?.version).toBe(result.version);
