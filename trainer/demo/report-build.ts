@@ -166,7 +166,7 @@ function comparisonTable(r: DemoResult): Table | null {
       s.healthyFalseTumorMl,
       Number(s.seconds.toFixed(1)),
     ]),
-    note: 'The control starts from the baseline\'s weights and trains as many steps as FreeTumor on real tumors only: FreeTumor minus the control is what the synthetic tumors add, apart from the extra steps. Tumor Dice and NSD are means over the cases whose reference has a tumor (the reference convention); "all cases" also counts the tumor-free case (a false tumor there scores 0). NSD at 2 mm tolerance. Phantom CTs, small models trained for minutes on a CPU: the numbers show what the method learns on this data, not clinical accuracy.',
+    note: 'The control starts from the baseline\'s weights and trains as many steps as FreeTumor on real tumors only: FreeTumor minus the control is what the synthetic tumors add, apart from the extra steps; one training seed cannot rank differences smaller than the seed-to-seed spread (docs/training-recipe.md measures it over seeds). Tumor Dice and NSD are means over the cases whose reference has a tumor (the reference convention); "all cases" also counts the tumor-free case (a false tumor there scores 0). NSD at 2 mm tolerance. Phantom CTs, small models trained for minutes on a CPU: the numbers show what the method learns on this data, not clinical accuracy.',
   };
 }
 

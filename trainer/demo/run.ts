@@ -2,8 +2,8 @@
  * `freetumor demo`: the product end to end on one machine, without a cloud account or a GPU.
  *
  *   data -> synthesis showcase -> train baseline -> train synthesis GAN -> train FreeTumor
- *   -> train the real-only control -> measure synthesis -> export int8 ONNX -> publish to local R2 -> wrangler dev -> /v1 calls
- *   -> local comparison -> report
+ *   -> train the real-only control -> measure synthesis -> export int8 ONNX -> publish to local R2
+ *   -> wrangler dev -> /v1 calls -> local comparison -> report
  *
  * Every stage is timed and logged on stderr; a stage whose input an earlier stage did not produce
  * is skipped with the reason, and any error (a broken import included) fails its stage and the
