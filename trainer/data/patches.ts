@@ -54,7 +54,8 @@ export function cropStart(center: Dims3, dims: Dims3, size: Dims3): Dims3 {
   }) as Dims3;
 }
 
-function unravel(index: number, dims: Dims3): Dims3 {
+/** The (i, j, k) of a flat voxel index (i fastest). */
+export function unravel(index: number, dims: Dims3): Dims3 {
   const i = index % dims[0];
   const j = Math.floor(index / dims[0]) % dims[1];
   const k = Math.floor(index / (dims[0] * dims[1]));
@@ -138,6 +139,12 @@ export function pickCropClass(
   return c;
 }
 
+/** pickCropClass for a case, with the classes its label holds. */
+function drawCropClass(label: Uint8Array, classes: CropClasses, rng: Rng): CropClass {
+  const idx = classIndices(label);
+  return pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+}
+
 /**
  * The start of a crop of `size` drawn from `classes` (see CropClasses): centred on a voxel of its
  * class (kept inside the volume as cropStart does), or for `air` pushed beyond one random edge of
@@ -152,8 +159,7 @@ export function sampleCropStart(
   classes: CropClasses,
   rng: Rng,
 ): Dims3 {
-  const idx = classIndices(label);
-  const c = pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+  const c = drawCropClass(label, classes, rng);
   if (c !== 'air') return cropStart(centerOfClass(image, label, dims, c, rng), dims, size);
   const axis = rng.int(0, 2);
   const far = rng.random() < 0.5;
@@ -176,8 +182,7 @@ export function sampleCenter(
   classes: CropClasses,
   rng: Rng,
 ): Dims3 {
-  const idx = classIndices(label);
-  const c = pickCropClass(classes, { tumor: idx.tumor.length > 0, organ: idx.organ.length > 0 }, rng);
+  const c = drawCropClass(label, classes, rng);
   return centerOfClass(image, label, dims, c === 'air' ? 'body' : c, rng);
 }
 

@@ -17,7 +17,7 @@ import { Rng } from '../../shared/random.ts';
 import { planSynthesis } from '../../shared/synthesis/plan.ts';
 import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
 import type { TrainingCase } from '../data/case.ts';
-import { cropStart, extractPatch, type Patch } from '../data/patches.ts';
+import { classIndices, cropStart, extractPatch, type Patch, unravel } from '../data/patches.ts';
 import type { TumorTypeChoice } from '../data/synthesis-planner.ts';
 import { channelSum, D_REAL } from './losses.ts';
 import { cropQualitySignals } from './quality.ts';
@@ -176,17 +176,11 @@ export async function evaluateSynthesis(
       realScores.push(await meanRealism(discriminator, p.image, own, o.patchSize));
     }
     // Synthetic tumors: crops centred on organ voxels, without a real tumor in the crop.
-    const organ: number[] = [];
-    for (let v = 0; v < c.label.length; v++) if (c.label[v] === 1) organ.push(v);
+    const organ = classIndices(c.label).organ;
     if (organ.length === 0) continue;
     let made = 0;
     for (let attempt = 0; attempt < o.perCase * 8 && made < o.perCase; attempt++) {
-      const v = organ[rng.int(0, organ.length - 1)];
-      const centre: Dims3 = [
-        v % c.dims[0],
-        Math.floor(v / c.dims[0]) % c.dims[1],
-        Math.floor(v / (c.dims[0] * c.dims[1])),
-      ];
+      const centre = unravel(organ[rng.int(0, organ.length - 1)], c.dims);
       const p: Patch = extractPatch(
         c.image,
         c.label,

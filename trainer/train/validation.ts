@@ -8,7 +8,7 @@
  */
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { cleanTumors, dropOrganSpecks } from '../../shared/inference/pipeline.ts';
-import { slidingWindow } from '../../shared/inference/sliding-window.ts';
+import { argmaxChannels, slidingWindow } from '../../shared/inference/sliding-window.ts';
 import { averageCases, type CaseAverages } from '../../shared/metrics/cases.ts';
 import { type CaseEvaluation, evaluateCase } from '../../shared/metrics/evaluate.ts';
 import { type Dims3, identityAffine, voxelCount } from '../../shared/volume/volume.ts';
@@ -33,14 +33,7 @@ export async function predictCase(
     divisor,
     inputName: 'image',
   });
-  const n = voxelCount(r.dims);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < r.channels; c++) if (r.data[c * n + i] > r.data[best * n + i]) best = c;
-    out[i] = best;
-  }
-  return out;
+  return argmaxChannels(r.data, r.channels, voxelCount(r.dims));
 }
 
 export interface ValidationOptions {
