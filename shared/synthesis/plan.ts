@@ -302,22 +302,29 @@ function copyRegion(mask: Uint8Array, dims: Dims3, region: Region): Float32Array
   return out;
 }
 
-/** Calls fn(index) for every voxel of tumor `n` that is in the tumor mask. */
-export function forEachTumorVoxel(
-  plan: Pick<SynthesisPlan, 'shapes' | 'dims' | 'tumorMask'>,
-  n: number,
-  fn: (index: number) => void,
-): void {
-  const { origin, shape } = plan.shapes[n];
-  const [nx, ny, nz] = plan.dims;
+/** Calls fn(index) for every voxel of a placed shape that lies inside the grid `dims`. */
+export function forEachShapeVoxel(placed: PlacedShape, dims: Dims3, fn: (index: number) => void): void {
+  const { origin, shape } = placed;
+  const [nx, ny, nz] = dims;
   const [sx, sy, sz] = shape.dims;
   for (let k = Math.max(0, -origin[2]); k < Math.min(sz, nz - origin[2]); k++) {
     for (let j = Math.max(0, -origin[1]); j < Math.min(sy, ny - origin[1]); j++) {
       const src = sx * (j + sy * k);
       const dst = nx * (origin[1] + j + ny * (origin[2] + k)) + origin[0];
       for (let i = Math.max(0, -origin[0]); i < Math.min(sx, nx - origin[0]); i++) {
-        if (shape.data[src + i] && plan.tumorMask[dst + i]) fn(dst + i);
+        if (shape.data[src + i]) fn(dst + i);
       }
     }
   }
+}
+
+/** Calls fn(index) for every voxel of tumor `n` that is in the tumor mask. */
+export function forEachTumorVoxel(
+  plan: Pick<SynthesisPlan, 'shapes' | 'dims' | 'tumorMask'>,
+  n: number,
+  fn: (index: number) => void,
+): void {
+  forEachShapeVoxel(plan.shapes[n], plan.dims, (v) => {
+    if (plan.tumorMask[v]) fn(v);
+  });
 }

@@ -7,7 +7,7 @@
 import type { OrganName } from '../../shared/labels/labelmap.ts';
 import type { Rng } from '../../shared/random.ts';
 import { planSynthesis } from '../../shared/synthesis/index.ts';
-import type { PlacedShape } from '../../shared/synthesis/plan.ts';
+import { forEachShapeVoxel, type PlacedShape } from '../../shared/synthesis/plan.ts';
 import type { TypeChoice } from '../../shared/synthesis/tumors.ts';
 import type { Dims3 } from '../../shared/volume/volume.ts';
 
@@ -35,22 +35,13 @@ export const CONTAINMENT_ATTEMPTS = 8;
  * cuts into a dark region bounded by the organ's edge.
  */
 export function insideFraction(shapes: readonly PlacedShape[], label: Uint8Array, dims: Dims3): number {
-  const [nx, ny, nz] = dims;
   let inGrid = 0;
   let inside = 0;
-  for (const { origin, shape } of shapes) {
-    const [sx, sy, sz] = shape.dims;
-    for (let k = Math.max(0, -origin[2]); k < Math.min(sz, nz - origin[2]); k++) {
-      for (let j = Math.max(0, -origin[1]); j < Math.min(sy, ny - origin[1]); j++) {
-        const src = sx * (j + sy * k);
-        const dst = nx * (origin[1] + j + ny * (origin[2] + k)) + origin[0];
-        for (let i = Math.max(0, -origin[0]); i < Math.min(sx, nx - origin[0]); i++) {
-          if (!shape.data[src + i]) continue;
-          inGrid++;
-          if (label[dst + i] >= 1) inside++;
-        }
-      }
-    }
+  for (const placed of shapes) {
+    forEachShapeVoxel(placed, dims, (v) => {
+      inGrid++;
+      if (label[v] >= 1) inside++;
+    });
   }
   return inGrid === 0 ? 0 : inside / inGrid;
 }
