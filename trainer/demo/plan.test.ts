@@ -42,7 +42,7 @@ describe('demo plan', () => {
     const ctx = { plan: FULL_PLAN, data, cacheDir: '/c', seed: 3 };
     const ft = parseRunConfig(
       demoRunConfig('freetumor', ctx, {
-        segmentation: { mode: 'freetumor', synthesisRun: '/r/s', qcSegmentorRun: '/r/b' },
+        segmentation: { mode: 'freetumor', synthesisRun: '/r/s', qcSegmentorRun: '/r/b', initFrom: '/r/b' },
       }),
     );
     expect(ft.steps).toBe(FULL_PLAN.steps.freetumor);

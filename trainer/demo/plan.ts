@@ -48,7 +48,7 @@ export interface DemoPlan {
   warmupSteps: number;
   /**
    * Peak learning rates: higher than the reference's (3e-4, 1e-4) because the runs are short.
-   * `finetune`: the FreeTumor run and its control, which start from the baseline's weights.
+   * `finetune`: runs that start from another run's weights (the FreeTumor run and its control).
    */
   lr: { segmentation: number; synthesis: number; finetune: number };
   /** Synthetic tumor types during the FreeTumor run and the synthesis training. */

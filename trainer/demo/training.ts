@@ -83,6 +83,8 @@ export function demoRunConfig(
     },
     model: { baseChannels: plan.model.baseChannels, depth: plan.model.depth, norm: 'instance' },
   };
+  // A run that starts from another's weights (the sequence's initFrom) continues at the lower rate.
+  const continues = typeof (extra.segmentation as { initFrom?: unknown } | undefined)?.initFrom === 'string';
   const own: Record<string, unknown> =
     name === 'synthesis'
       ? {
@@ -103,7 +105,7 @@ export function demoRunConfig(
           cropsPerCase: plan.crops.segmentation,
           validateEvery: ctx.data.selectCheckpoints ? plan.validateEvery : 0,
           optimizer: {
-            lr: name === 'baseline' ? plan.lr.segmentation : plan.lr.finetune,
+            lr: continues ? plan.lr.finetune : plan.lr.segmentation,
             warmupSteps: plan.warmupSteps,
             schedule: 'linear',
           },
