@@ -7,9 +7,8 @@
  *
  *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.5]
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { segmentVolume } from '../../shared/inference/pipeline.ts';
@@ -18,8 +17,8 @@ import { generatePhantom } from '../../shared/phantom/phantom.ts';
 import { STRUCTURE_NAMES } from '../../shared/phantom/structures.ts';
 import { readNifti } from '../../shared/volume/nifti.ts';
 import { readReference } from '../../trainer/demo/evaluation.ts';
-import { exportRun } from '../../trainer/export/from-run.ts';
 import { openLocalModel } from '../../trainer/runners/local-model.ts';
+import { exportSegmentor, heldOutCases, loadLine } from './demo-output.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +32,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.run || !values.demo) throw new Error('--run and --demo are required');
-const phantom = join(values.demo, 'data', 'phantom');
+const cases = await heldOutCases(values.demo);
 const dir = await mkdtemp(join(tmpdir(), 'ft-diag-'));
 const totals = { organFpMain: 0, organFpOther: 0, organFpAir: 0, organFn: 0, organTp: 0 };
 const fpSizes: number[] = [];
@@ -42,25 +41,15 @@ const dropDice: Record<number, number> = {};
 const fpStructures = new Map<string, number>();
 let fpInside = 0;
 try {
-  await exportRun(values.run, dir, {
-    quantize: 'int8',
-    checkpoint: values.checkpoint === 'last' ? 'last' : 'best',
-    roles: ['segmentor'],
-    overlap: Number(values.overlap),
-  });
+  await exportSegmentor(values.run, dir, { checkpoint: values.checkpoint, overlap: Number(values.overlap) });
   const model = await openLocalModel(dir, 'segmentor', {
     precision: values.precision === 'fp32' ? 'fp32' : 'int8',
   });
   if (!model) throw new Error('no segmentor');
-  for (const f of (await readdir(join(phantom, 'imagesTs'))).sort()) {
-    const id = f.replace(/_0000\.nii\.gz$/, '');
-    const labelPath = join(phantom, 'labelsTs', `${id}.nii.gz`);
-    if (!existsSync(labelPath)) continue;
-    const image = readNifti(new Uint8Array(await readFile(join(phantom, 'imagesTs', f))));
-    const truth = await readReference(
-      { id, image: '', label: labelPath, labelMap: 'freetumor', hasTumor: true },
-      'liver',
-    );
+  for (const heldOut of cases) {
+    const id = heldOut.id;
+    const image = readNifti(new Uint8Array(await readFile(heldOut.image)));
+    const truth = await readReference(heldOut, 'liver');
     const { mask } = await segmentVolume(image, model.manifest, model.runner, { organ: 'liver' });
     const p = mask.data;
     const t = truth.data;
@@ -130,7 +119,7 @@ try {
         else if (po) fp++;
         else if (to) fn++;
       }
-      dropDice[f] = (dropDice[f] ?? 0) + (2 * tp) / (2 * tp + fp + fn) / 7;
+      dropDice[f] = (dropDice[f] ?? 0) + (2 * tp) / (2 * tp + fp + fn) / cases.length;
     }
     console.log(
       `${id}: organ Dice ${dice.toFixed(3)} tp ${c.tp} fp(main ${c.fpMain}, other comps ${c.fpOther} in ${cc.count - 1}, air ${c.fpAir}) fn ${c.fn}; FP lesions ${fps.length} voxels [${fps.sort((a, b) => b - a).join(' ')}]`,
@@ -144,7 +133,9 @@ try {
   await model.runner.release?.();
   fpSizes.sort((a, b) => a - b);
   console.log(JSON.stringify(totals));
-  console.log(`organ Dice (mean of 7) with components < f x largest dropped: ${JSON.stringify(dropDice)}`);
+  console.log(
+    `organ Dice (mean of ${cases.length}) with components < f x largest dropped: ${JSON.stringify(dropDice)}`,
+  );
   console.log(
     `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
   );
@@ -154,11 +145,7 @@ try {
       .map(([k, n]) => `${k} ${n}`)
       .join(', ')}`,
   );
-  console.log(
-    `load ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')}`,
-  );
+  console.log(loadLine());
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
