@@ -75,12 +75,24 @@ export function acceptSynthetic(s: QualitySignals, rule: QualityRule): boolean {
   }
 }
 
-/** Which models a policy needs: `both` needs both; `either` needs at least one. */
+/**
+ * Which models a policy needs: `both` needs both; `either` needs at least one (see policyUses).
+ */
 export function policyNeeds(policy: QualityRulePolicy): { segmentor: boolean; discriminator: boolean } {
   return {
     segmentor: policy === 'segmentor' || policy === 'both',
     discriminator: policy === 'discriminator' || policy === 'both',
   };
+}
+
+/**
+ * Which models a policy decides with: those it needs, and for `either` both (the trainer loads
+ * and configures both; a rule with one of them missing decides on the other).
+ */
+export function policyUses(policy: QualityRulePolicy): { segmentor: boolean; discriminator: boolean } {
+  const needs = policyNeeds(policy);
+  const either = policy === 'either';
+  return { segmentor: needs.segmentor || either, discriminator: needs.discriminator || either };
 }
 
 export interface ScoringModel {

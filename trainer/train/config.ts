@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { FreeTumorError } from '../../shared/errors.ts';
-import { QUALITY_RULE_POLICIES, type QualityRulePolicy } from '../../shared/inference/quality.ts';
+import { policyUses, QUALITY_RULE_POLICIES, type QualityRulePolicy } from '../../shared/inference/quality.ts';
 import { HU_WINDOW } from '../../shared/intensity/window.ts';
 import { ORGANS } from '../../shared/labels/organs.ts';
 
@@ -222,14 +222,15 @@ export const runConfigSchema = z
     }
     if (c.kind === 'segmentation' && c.segmentation.mode === 'freetumor') {
       const p = c.segmentation.qc.policy;
-      if ((p === 'segmentor' || p === 'both' || p === 'either') && !c.segmentation.qcSegmentorRun) {
+      const uses = policyUses(p);
+      if (uses.segmentor && !c.segmentation.qcSegmentorRun) {
         ctx.addIssue({
           code: 'custom',
           path: ['segmentation', 'qcSegmentorRun'],
           message: `qc policy '${p}' needs a frozen segmentor run`,
         });
       }
-      if ((p === 'discriminator' || p === 'both' || p === 'either') && !c.segmentation.synthesisRun) {
+      if (uses.discriminator && !c.segmentation.synthesisRun) {
         ctx.addIssue({
           code: 'custom',
           path: ['segmentation', 'synthesisRun'],

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FreeTumorError } from '../../shared/errors.ts';
-import { policyNeeds } from '../../shared/inference/quality.ts';
+import { policyUses } from '../../shared/inference/quality.ts';
 import type { CaseAverages } from '../../shared/metrics/cases.ts';
 import type { TrainingCase } from '../data/case.ts';
 import { loadCases, prepareData } from '../data/prepare.ts';
@@ -144,17 +144,13 @@ export async function trainInFolder(
     } else {
       const s = config.segmentation;
       const freetumor = s.mode === 'freetumor';
-      const needs = policyNeeds(s.qc.policy);
+      const uses = policyUses(s.qc.policy);
       const synthesisRun = freetumor ? s.synthesisRun : null;
       const generator = synthesisRun ? await load(synthesisRun, 'generator') : null;
       const discriminator =
-        synthesisRun && (needs.discriminator || s.qc.policy === 'either')
-          ? await load(synthesisRun, 'discriminator')
-          : null;
+        synthesisRun && uses.discriminator ? await load(synthesisRun, 'discriminator') : null;
       const qcSegmentor =
-        freetumor && s.qcSegmentorRun && (needs.segmentor || s.qc.policy === 'either')
-          ? await load(s.qcSegmentorRun, 'segmentor')
-          : null;
+        freetumor && s.qcSegmentorRun && uses.segmentor ? await load(s.qcSegmentorRun, 'segmentor') : null;
       if (qcSegmentor) {
         qcCheck = await checkQcSegmentor(
           qcSegmentor,

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { acceptSynthetic, policyNeeds } from '../../shared/inference/quality.ts';
+import { acceptSynthetic, policyUses } from '../../shared/inference/quality.ts';
 import { ORGANS } from '../../shared/labels/labelmap.ts';
 import { voxelCount } from '../../shared/volume/volume.ts';
 import type { Batch, BatchSpec } from '../data/batches.ts';
@@ -91,10 +91,10 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     amsgrad: opt.amsgrad,
   });
   const qc = config.segmentation.qc;
-  const needs = policyNeeds(qc.policy);
   // `either` uses whichever models are given; `none` computes no signal.
-  const useSegmentorQc = needs.segmentor || qc.policy === 'either';
-  const useDiscriminatorQc = needs.discriminator || qc.policy === 'either';
+  const uses = policyUses(qc.policy);
+  const useSegmentorQc = uses.segmentor;
+  const useDiscriminatorQc = uses.discriminator;
   const lossOptions = {
     dice: config.segmentation.loss.dice,
     classWeights: [1, 1, config.segmentation.loss.tumorWeight],
