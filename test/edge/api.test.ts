@@ -24,7 +24,16 @@ import { readNifti, writeNifti } from '../../shared/volume/nifti.ts';
 import { makeVolume, type Volume } from '../../shared/volume/volume.ts';
 import { TOTALSEG_CT, TOTALSEG_SEG } from '../shared-data.ts';
 import { buildModelFixture, type ModelFixture, publish } from './fixtures.ts';
-import { bearer, buildWorker, encodeForm, isolateHeap, KEYS, ROOT, startWorker } from './harness.ts';
+import {
+  bearer,
+  buildWorker,
+  encodeForm,
+  isolateHeap,
+  KEYS,
+  logArrives,
+  ROOT,
+  startWorker,
+} from './harness.ts';
 
 const BIN = join(ROOT, 'bin/freetumor.js');
 
@@ -396,10 +405,9 @@ describe('edge API in workerd', () => {
     );
     // Either the transfer fails or what arrived is not a whole archive: never a silent success.
     if (body) expect(() => unzipSync(body)).toThrow();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(logs.some((l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument'))).toBe(
-      true,
-    );
+    expect(
+      await logArrives(logs, (l) => l.includes('synthesize_stream_failed') && l.includes('invalid_argument')),
+    ).toBe(true);
     // The gate was released: the next request is served.
     const ok = await multipart('/v1/synthesize', { organ: 'liver', seed: '5', label, image: ct });
     expect(ok.status).toBe(200);

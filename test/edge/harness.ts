@@ -91,6 +91,24 @@ export function startWorker(
   );
 }
 
+/**
+ * Waits until a log line satisfies `match`. workerd's log lines reach the test through its stdout,
+ * after the response: on a loaded machine (CI runs test files side by side) a fixed pause is not
+ * enough. Resolves false after `timeoutMs`, so the caller's assertion reports the miss.
+ */
+export async function logArrives(
+  logs: readonly string[],
+  match: (line: string) => boolean,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!logs.some(match)) {
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
 export function bearer(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
 }
