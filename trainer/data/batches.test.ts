@@ -39,10 +39,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function collect(workers: number, steps: number[]) {
+async function collect(workers: number, steps: number[], batchSpec: BatchSpec = spec) {
   const source = await createBatchSource({
     entries,
-    spec,
+    spec: batchSpec,
     workers,
     prefetch: 2,
     lastStep: Math.max(...steps),
@@ -81,6 +81,28 @@ describe('batches', () => {
     const withPlan = inline.flatMap((b) => Array.from(b.plans[0].has)).filter((h) => h).length;
     expect(withPlan).toBeGreaterThan(0);
     expect(inline[0].plans[0].weight).not.toEqual(inline[0].plans[1].weight);
+  });
+
+  it('draws a contrast factor per planned crop in its range, shifting no other draw', async () => {
+    const plain = await collect(0, [0, 1, 2]);
+    const faint = await collect(0, [0, 1, 2], { ...spec, contrast: [0.5, 0.8] });
+    const factors: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      expect(faint[s].images).toEqual(plain[s].images);
+      for (let p = 0; p < 2; p++) {
+        expect(faint[s].plans[p].weight).toEqual(plain[s].plans[p].weight);
+        expect(faint[s].plans[p].difference).toEqual(plain[s].plans[p].difference);
+        expect(Array.from(plain[s].plans[p].contrast).every((c) => c === 1)).toBe(true);
+        faint[s].plans[p].has.forEach((h, b) => {
+          const c = faint[s].plans[p].contrast[b];
+          if (!h) expect(c).toBe(1);
+          else factors.push(c);
+        });
+      }
+    }
+    expect(factors.length).toBeGreaterThan(3);
+    for (const c of factors) expect(c >= 0.5 && c <= 0.8).toBe(true);
+    expect(new Set(factors).size).toBe(factors.length);
   });
 
   it('visits every case once per epoch', async () => {

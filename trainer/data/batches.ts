@@ -4,6 +4,7 @@
  * synthesis plans. Runs on the training thread or in patch workers (prefetch.ts) alike.
  */
 import type { OrganName } from '../../shared/labels/labelmap.ts';
+import { drawDifference } from '../../shared/synthesis/compose.ts';
 import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
 import { augmentPatch, type CropClasses, extractPatch, sampleCropStart } from './patches.ts';
 import { STREAM, stepRng } from './seeds.ts';
@@ -30,6 +31,8 @@ export interface BatchSpec {
   tumorType: TumorTypeChoice;
   /** Least fraction of a synthetic tumor's shape in the organ (0: any; synthesis-planner.ts). */
   minInsideOrgan?: number;
+  /** Range of the per-crop factor on an accepted synthetic tumor's intensity change; absent = 1. */
+  contrast?: readonly [number, number];
   /** Generator channel order. */
   organs: readonly OrganName[];
 }
@@ -41,8 +44,10 @@ export interface PlanSet {
   weight: Float32Array;
   /** [b * voxels] merged label with 3 on synthetic voxels (the crop's label where has = 0). */
   label: Uint8Array;
-  /** Handcrafted difference per crop, U(0.2, 0.7), used when no generator is given. */
+  /** Handcrafted difference per crop (shared/synthesis/compose.ts), used when no generator is given. */
   difference: Float32Array;
+  /** Per crop: the factor on the tumor's intensity change once quality control accepted it (1 = as drawn). */
+  contrast: Float32Array;
 }
 
 export interface Batch {
@@ -103,6 +108,7 @@ export function makeBatch(
     weight: new Float32Array(size * n),
     label: new Uint8Array(size * n),
     difference: new Float32Array(size),
+    contrast: new Float32Array(size).fill(1),
   }));
   for (let c = 0; c < spec.casesPerStep; c++) {
     const caseIndex = order.at(step * spec.casesPerStep + c);
@@ -134,8 +140,12 @@ export function makeBatch(
         );
         set.has[b] = 1;
         set.weight.set(plan.weight, b * n);
+        const [lo, hi] = spec.contrast ?? [1, 1];
+        // Its own stream: drawing it shifts none of the other draws.
+        if (lo !== 1 || hi !== 1)
+          set.contrast[b] = lo + (hi - lo) * stepRng(spec.seed, STREAM.contrast, step, b, p).random();
         set.label.set(plan.label, b * n);
-        set.difference[b] = 0.2 + 0.5 * prng.random();
+        set.difference[b] = drawDifference(prng);
       });
     }
   }
@@ -151,6 +161,6 @@ export function batchTransferList(b: Batch): ArrayBuffer[] {
     b.images,
     b.labels,
     b.organIndex,
-    ...b.plans.flatMap((p) => [p.has, p.weight, p.label, p.difference]),
+    ...b.plans.flatMap((p) => [p.has, p.weight, p.label, p.difference, p.contrast]),
   ].map((a) => a.buffer as ArrayBuffer);
 }

@@ -32,6 +32,7 @@ export const STREAM = {
   qc: 5,
   difference: 6,
   validation: 7,
+  contrast: 8,
 } as const;
 
 export function stepRng(seed: number, stream: number, ...parts: number[]): Rng {

@@ -136,6 +136,15 @@ export const segmentationSchema = z
      */
     minInsideOrgan: z.number().min(0).max(1).default(0),
     /**
+     * Each online synthetic tumor's intensity change is scaled by a factor drawn uniformly from
+     * [lo, hi] per crop, so that fainter tumors than the generator's (or the handcrafted
+     * procedure's) are drawn too. [1, 1] keeps them as they come.
+     */
+    syntheticContrast: z
+      .tuple([z.number().gt(0).max(2), z.number().gt(0).max(2)])
+      .refine(([lo, hi]) => lo <= hi, 'syntheticContrast: lo must not exceed hi')
+      .default([1, 1]),
+    /**
      * A segmentation run folder whose segmentor (best checkpoint) gives this run's starting
      * weights; null = random initialisation. Same architecture required. Ignored when the run
      * folder already holds a checkpoint (resuming).
@@ -201,6 +210,7 @@ export const runConfigSchema = z
       cutmix: true,
       tumorType: 'random',
       minInsideOrgan: 0,
+      syntheticContrast: [1, 1],
       initFrom: null,
     }),
     synthesis: synthesisSchema.default({

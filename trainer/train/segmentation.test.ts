@@ -6,6 +6,7 @@ import { input, type LayersModel, layers, model } from '@tensorflow/tfjs-layers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.ts';
 import { phantomCase, writeCases } from '../data/phantom-cases.ts';
+import { createBatchSource } from '../data/prefetch.ts';
 import type { CaseEntry } from '../data/store.ts';
 import { buildUNet, generatorConfig } from '../models/unet.ts';
 import { loadCheckpoint } from './checkpoint.ts';
@@ -173,6 +174,53 @@ describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
     const rejected = new MetricsLog(runPaths(join(dir, 'ft-both')).metrics).read();
     expect(rejected.reduce((n, r) => n + (r.synthetic as number), 0)).toBe(4);
     expect(rejected.reduce((n, r) => n + (r.accepted as number), 0)).toBe(0);
+  });
+
+  it("syntheticContrast scales an accepted synthetic tumor's intensity change", async () => {
+    const healthy = [4, 5].map((seed) =>
+      phantomCase({ seed, size: [24, 24, 20], spacing: 12, labeled: false }),
+    );
+    const unlabeled = await writeCases(join(dir, 'contrast'), healthy);
+    const trainedImages = async (syntheticContrast: [number, number]) => {
+      const cfg = config({
+        segmentation: {
+          mode: 'freetumor',
+          qcSegmentorRun: '-',
+          synthesisRun: '-',
+          qc: { policy: 'none' },
+          tumorType: 'large',
+          cutmix: false,
+          syntheticContrast,
+        },
+      });
+      const trainer = createSegmentationTrainer(cfg);
+      const source = await createBatchSource({
+        entries: unlabeled,
+        spec: trainer.spec,
+        workers: 0,
+        prefetch: 1,
+        lastStep: 0,
+      });
+      const batch = await source.next(0);
+      await source.close();
+      const before = batch.images.slice();
+      await trainer.step(batch, 0);
+      trainer.dispose();
+      return { before, after: batch.images, has: batch.plans[0].has, contrast: batch.plans[0].contrast };
+    };
+    const full = await trainedImages([1, 1]);
+    const half = await trainedImages([0.5, 0.5]);
+    expect(Array.from(half.contrast)).toEqual(Array.from(half.has, (h) => (h ? 0.5 : 1)));
+    expect(half.before).toEqual(full.before);
+    let changed = 0;
+    for (let i = 0; i < full.before.length; i++) {
+      const d = full.before[i] - full.after[i];
+      // Where the full-contrast tumor was not clipped at 0, the half one darkens by exactly half.
+      if (d === 0 || full.after[i] === 0) continue;
+      changed++;
+      expect(half.before[i] - half.after[i]).toBeCloseTo(d / 2, 5);
+    }
+    expect(changed).toBeGreaterThan(20);
   });
 
   it('validates by sliding window and keeps the best checkpoint', async () => {

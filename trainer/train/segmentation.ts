@@ -22,13 +22,7 @@ import { diceCELoss, oneHotLabels } from './losses.ts';
 import { AdamW, scheduledLr } from './optim.ts';
 import { cropQualitySignals } from './quality.ts';
 import type { Trainer } from './run.ts';
-import {
-  batchShape,
-  composeDarken,
-  labelMask,
-  organSelector,
-  synthesizeWithGenerator,
-} from './synthesis-ops.ts';
+import { batchShape, composeDarken, differenceMap, labelMask, organSelector } from './synthesis-ops.ts';
 import { evaluateSegmentor, selectionValue, validationRecord } from './validation.ts';
 
 export const SEGMENTATION_CLASSES = 3;
@@ -75,6 +69,7 @@ export function segmentationBatchSpec(config: RunConfig): BatchSpec {
     plansPerCrop: freetumor ? 1 : 0,
     tumorType: config.segmentation.tumorType,
     minInsideOrgan: config.segmentation.minInsideOrgan,
+    contrast: config.segmentation.syntheticContrast,
     organs: ORGANS,
   };
 }
@@ -112,24 +107,34 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     const n = voxelCount(batch.dims);
     const x = tf.tensor5d(images, shape);
     const weight = tf.tensor5d(plan.weight, shape);
-    let synthetic: tf.Tensor5D;
+    let difference: tf.Tensor;
     if (deps.generator) {
-      const selector = organSelector(batch.organIndex, deps.generator.outputs[0].shape[4] as number);
+      const generator = deps.generator;
+      const selector = organSelector(batch.organIndex, generator.outputs[0].shape[4] as number);
       const organ = labelMask(labels, shape, ORGAN);
-      synthetic = synthesizeWithGenerator(deps.generator, x, weight, selector, organ, false);
+      difference = tf.tidy(() =>
+        differenceMap(generator.apply(x, { training: false }) as tf.Tensor5D, selector, organ),
+      );
       tf.dispose([selector, organ]);
     } else {
-      const d = tf.tensor5d(plan.difference, [batch.size, 1, 1, 1, 1]);
-      synthetic = composeDarken(x, weight, d);
-      d.dispose();
+      difference = tf.tensor5d(plan.difference, [batch.size, 1, 1, 1, 1]);
     }
+    const synthetic = composeDarken(x, weight, difference);
     const fake = labelMask(plan.label, shape, SYNTHETIC);
+    // Quality control judges the tumor as drawn; the contrast factor applies to accepted ones
+    // only, so that tumors fainter than the QC segmentor can see still reach training.
     const signals = await cropQualitySignals(synthetic, fake, {
       segmentor: useSegmentorQc ? deps.qcSegmentor : null,
       discriminator: useDiscriminatorQc ? deps.discriminator : null,
     });
-    const synthData = (await synthetic.data()) as Float32Array;
-    tf.dispose([x, weight, synthetic, fake]);
+    const contrast = plan.contrast.subarray(0, batch.size);
+    const trained = contrast.every((c) => c === 1)
+      ? synthetic
+      : tf.tidy(() =>
+          composeDarken(x, tf.mul(weight, tf.tensor5d(contrast, [batch.size, 1, 1, 1, 1])), difference),
+        );
+    const synthData = (await trained.data()) as Float32Array;
+    tf.dispose([x, weight, difference, synthetic, trained, fake]);
     let count = 0;
     let accepted = 0;
     for (let b = 0; b < batch.size; b++) {

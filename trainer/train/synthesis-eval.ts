@@ -14,6 +14,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { acceptSynthetic, type QualityRule } from '../../shared/inference/quality.ts';
 import { connectedComponents } from '../../shared/labels/components.ts';
 import { Rng } from '../../shared/random.ts';
+import { drawDifference } from '../../shared/synthesis/compose.ts';
 import { planSynthesis } from '../../shared/synthesis/plan.ts';
 import { type Dims3, voxelCount } from '../../shared/volume/volume.ts';
 import type { TrainingCase } from '../data/case.ts';
@@ -197,7 +198,7 @@ export async function evaluateSynthesis(
       const fake = Uint8Array.from(plan.label, (l) => (l === 3 ? 1 : 0));
       if (!fake.includes(1)) continue;
       made++;
-      const difference = 0.2 + 0.5 * rng.random();
+      const difference = drawDifference(rng);
       const x = tf.tensor5d(p.image, shape);
       const w = tf.tensor5d(plan.weight, shape);
       const organMask = labelMask(p.label, shape, 1);
