@@ -136,9 +136,10 @@ export const segmentationSchema = z
      */
     minInsideOrgan: z.number().min(0).max(1).default(0),
     /**
-     * Each online synthetic tumor's intensity change is scaled by a factor drawn uniformly from
-     * [lo, hi] per crop, so that fainter tumors than the generator's (or the handcrafted
-     * procedure's) are drawn too. [1, 1] keeps them as they come.
+     * Each accepted online synthetic tumor's intensity change is scaled by a factor drawn uniformly
+     * from [lo, hi] per crop, after quality control judged the tumor as drawn, so that tumors fainter
+     * than the generator's (or the handcrafted procedure's) reach training too. [1, 1] keeps them
+     * as they come (the reference; docs/training-recipe.md has the measurements).
      */
     syntheticContrast: z
       .tuple([z.number().gt(0).max(2), z.number().gt(0).max(2)])
