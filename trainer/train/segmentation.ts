@@ -22,7 +22,7 @@ import { diceCELoss, oneHotLabels } from './losses.ts';
 import { AdamW, scheduledLr } from './optim.ts';
 import { cropQualitySignals } from './quality.ts';
 import type { Trainer } from './run.ts';
-import { batchShape, composeDarken, differenceMap, labelMask, organSelector } from './synthesis-ops.ts';
+import { batchShape, composeDarken, generatorDifference, labelMask, organSelector } from './synthesis-ops.ts';
 import { evaluateSegmentor, selectionValue, validationRecord } from './validation.ts';
 
 export const SEGMENTATION_CLASSES = 3;
@@ -88,8 +88,6 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
   const qc = config.segmentation.qc;
   // `either` uses whichever models are given; `none` computes no signal.
   const uses = policyUses(qc.policy);
-  const useSegmentorQc = uses.segmentor;
-  const useDiscriminatorQc = uses.discriminator;
   const lossOptions = {
     dice: config.segmentation.loss.dice,
     classWeights: [1, 1, config.segmentation.loss.tumorWeight],
@@ -109,12 +107,9 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     const weight = tf.tensor5d(plan.weight, shape);
     let difference: tf.Tensor;
     if (deps.generator) {
-      const generator = deps.generator;
-      const selector = organSelector(batch.organIndex, generator.outputs[0].shape[4] as number);
+      const selector = organSelector(batch.organIndex, deps.generator.outputs[0].shape[4] as number);
       const organ = labelMask(labels, shape, ORGAN);
-      difference = tf.tidy(() =>
-        differenceMap(generator.apply(x, { training: false }) as tf.Tensor5D, selector, organ),
-      );
+      difference = generatorDifference(deps.generator, x, selector, organ, false);
       tf.dispose([selector, organ]);
     } else {
       difference = tf.tensor5d(plan.difference, [batch.size, 1, 1, 1, 1]);
@@ -124,8 +119,8 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     // Quality control judges the tumor as drawn; the contrast factor applies to accepted ones
     // only, so that tumors fainter than the QC segmentor can see still reach training.
     const signals = await cropQualitySignals(synthetic, fake, {
-      segmentor: useSegmentorQc ? deps.qcSegmentor : null,
-      discriminator: useDiscriminatorQc ? deps.discriminator : null,
+      segmentor: uses.segmentor ? deps.qcSegmentor : null,
+      discriminator: uses.discriminator ? deps.discriminator : null,
     });
     const contrast = plan.contrast.subarray(0, batch.size);
     const trained = contrast.every((c) => c === 1)

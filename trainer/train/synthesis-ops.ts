@@ -56,6 +56,17 @@ export function clip01(v: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.sub(tf.relu(v), tf.relu(tf.sub(v, 1))));
 }
 
+/** The generator's difference map for crops x (differentiable under a gradient tape with `training`). */
+export function generatorDifference(
+  generator: LayersModel,
+  x: tf.Tensor5D,
+  selector: tf.Tensor5D,
+  organMask: tf.Tensor5D,
+  training: boolean,
+): tf.Tensor5D {
+  return tf.tidy(() => differenceMap(generator.apply(x, { training }) as tf.Tensor5D, selector, organMask));
+}
+
 /** Synthesis with a generator (differentiable when called under a gradient tape with `training`). */
 export function synthesizeWithGenerator(
   generator: LayersModel,
@@ -65,10 +76,9 @@ export function synthesizeWithGenerator(
   organMask: tf.Tensor5D,
   training: boolean,
 ): tf.Tensor5D {
-  return tf.tidy(() => {
-    const g = generator.apply(x, { training }) as tf.Tensor5D;
-    return composeDarken(x, weight, differenceMap(g, selector, organMask));
-  });
+  return tf.tidy(() =>
+    composeDarken(x, weight, generatorDifference(generator, x, selector, organMask, training)),
+  );
 }
 
 /** Mask [b, d, h, w, 1] float of voxels whose label equals `value`. */
