@@ -2,8 +2,9 @@
  * Where a run's errors on held-out phantoms come from (recipe diagnosis): the run is exported as
  * the demo exports it and segmented with the deployed pipeline; per case, organ errors are split
  * into false organ voxels in the largest predicted organ component vs in other components (and
- * how many of them are air, HU < -500), missed organ voxels, and the false-positive lesions by
- * size and by whether they lie inside the true organ.
+ * how many of them are air, HU < -500), missed organ voxels, the false-positive lesions by
+ * size and by whether they lie inside the true organ, and the predicted components that touch a
+ * true lesion with how many of their voxels do (a detection won by a few voxels shows as such).
  *
  *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.5]
  */
@@ -75,14 +76,16 @@ try {
     const tumorMask = new Uint8Array(p.length);
     for (let v = 0; v < p.length; v++) if (p[v] === 2) tumorMask[v] = 1;
     const tc = connectedComponents(tumorMask, mask.dims, 26);
-    const hits = new Uint8Array(tc.count + 1);
+    const hits = new Uint32Array(tc.count + 1);
     const inside = new Uint32Array(tc.count + 1);
     for (let v = 0; v < p.length; v++) {
       const l = tc.labels[v];
       if (l === 0) continue;
-      if (t[v] === 2) hits[l] = 1;
+      if (t[v] === 2) hits[l]++;
       if (t[v] > 0) inside[l]++;
     }
+    const onLesions: string[] = [];
+    for (let l = 1; l <= tc.count; l++) if (hits[l]) onLesions.push(`${tc.sizes[l - 1]} (${hits[l]} on a lesion)`);
     // Which phantom structures the false-positive lesions lie on (the held-out phantom regenerated).
     const index = Number(id.replace(/\D/g, ''));
     const ph = generatePhantom({
@@ -122,7 +125,7 @@ try {
       dropDice[f] = (dropDice[f] ?? 0) + (2 * tp) / (2 * tp + fp + fn) / cases.length;
     }
     console.log(
-      `${id}: organ Dice ${dice.toFixed(3)} tp ${c.tp} fp(main ${c.fpMain}, other comps ${c.fpOther} in ${cc.count - 1}, air ${c.fpAir}) fn ${c.fn}; FP lesions ${fps.length} voxels [${fps.sort((a, b) => b - a).join(' ')}]`,
+      `${id}: organ Dice ${dice.toFixed(3)} tp ${c.tp} fp(main ${c.fpMain}, other comps ${c.fpOther} in ${cc.count - 1}, air ${c.fpAir}) fn ${c.fn}; FP lesions ${fps.length} voxels [${fps.sort((a, b) => b - a).join(' ')}]; components on lesions [${onLesions.join(', ')}]`,
     );
     totals.organFpMain += c.fpMain;
     totals.organFpOther += c.fpOther;

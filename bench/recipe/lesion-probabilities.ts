@@ -2,9 +2,10 @@
  * How sure each run is about each held-out lesion (recipe diagnosis): every run is exported as the
  * demo exports it (int8, best checkpoint) and its tumor probability is read at the model grid
  * before any post-processing; per true lesion (26-connected) it prints the voxels, the mean HU and
- * the maximum and mean tumor probability. An argmax "detection" won at 0.38 shows here as such.
+ * the maximum and mean tumor probability, and the mean organ probability (what the model takes the
+ * lesion for instead). An argmax "detection" won at 0.38 shows here as such.
  *
- *   node bench/recipe/lesion-probabilities.ts --demo DEMO_OUT RUN [RUN ...]
+ *   node bench/recipe/lesion-probabilities.ts --demo DEMO_OUT [--precision fp32] RUN [RUN ...]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,11 @@ import { openLocalModel } from '../../trainer/runners/local-model.ts';
 import { exportSegmentor, heldOutCases, loadLine } from './demo-output.ts';
 
 const { values, positionals } = parseArgs({
-  options: { demo: { type: 'string' }, overlap: { type: 'string', default: '0.5' } },
+  options: {
+    demo: { type: 'string' },
+    overlap: { type: 'string', default: '0.5' },
+    precision: { type: 'string', default: 'int8' },
+  },
   allowPositionals: true,
 });
 if (!values.demo || positionals.length === 0)
@@ -28,7 +33,8 @@ for (const run of positionals) {
   const dir = await mkdtemp(join(tmpdir(), 'ft-lesion-p-'));
   try {
     await exportSegmentor(run, dir, { checkpoint: 'best', overlap: Number(values.overlap) });
-    const model = await openLocalModel(dir, 'segmentor', { precision: 'int8' });
+    const precision = values.precision === 'fp32' ? 'fp32' : 'int8';
+    const model = await openLocalModel(dir, 'segmentor', { precision });
     if (!model) throw new Error(`no segmentor exported from ${run}`);
     const tumor = classIds(model.manifest.labels).tumor;
     if (tumor === null) throw new Error('the segmentor has no tumor class');
@@ -42,6 +48,8 @@ for (const run of positionals) {
       const probs = await predictProbabilities(prep, model.manifest, model.runner);
       const n = truth.data.length;
       const p = probs.data.subarray(tumor * n, (tumor + 1) * n);
+      const organ = classIds(model.manifest.labels).organ ?? 0;
+      const po = probs.data.subarray(organ * n, (organ + 1) * n);
       const cc = connectedComponents(
         Uint8Array.from(truth.data, (l) => (l === 2 ? 1 : 0)),
         truth.dims,
@@ -51,15 +59,17 @@ for (const run of positionals) {
         let max = 0;
         let sum = 0;
         let hu = 0;
+        let organSum = 0;
         for (let v = 0; v < n; v++) {
           if (cc.labels[v] !== l) continue;
           max = Math.max(max, p[v]);
           sum += p[v];
+          organSum += po[v];
           hu += image.data[v];
         }
         const size = cc.sizes[l - 1];
         console.log(
-          `  ${c.id} lesion ${l}: ${size} voxels, ${(hu / size).toFixed(0)} HU, tumor p max ${max.toFixed(2)} mean ${(sum / size).toFixed(2)}`,
+          `  ${c.id} lesion ${l}: ${size} voxels, ${(hu / size).toFixed(0)} HU, tumor p max ${max.toFixed(2)} mean ${(sum / size).toFixed(2)}, organ p mean ${(organSum / size).toFixed(2)}`,
         );
       }
     }
