@@ -1,9 +1,10 @@
 /**
  * How sure each run is about each held-out lesion (recipe diagnosis): every run is exported as the
  * demo exports it (int8, best checkpoint) and its tumor probability is read at the model grid
- * before any post-processing; per true lesion (26-connected) it prints the voxels, the mean HU and
- * the maximum and mean tumor probability, and the mean organ probability (what the model takes the
- * lesion for instead). An argmax "detection" won at 0.38 shows here as such.
+ * before any post-processing; per true lesion (26-connected) it prints the voxels, the mean HU (and
+ * its difference from the organ's mean), the maximum and mean tumor probability, and the mean
+ * organ probability (what the model takes the lesion for instead). An argmax "detection" won at
+ * 0.38 shows here as such.
  *
  *   node bench/recipe/lesion-probabilities.ts --demo DEMO_OUT [--precision fp32] RUN [RUN ...]
  */
@@ -55,6 +56,15 @@ for (const run of positionals) {
         truth.dims,
         26,
       );
+      // The organ's mean HU (tumor excluded): a lesion's contrast is what a model has to see.
+      let organHu = 0;
+      let organVoxels = 0;
+      for (let v = 0; v < n; v++) {
+        if (truth.data[v] !== 1) continue;
+        organHu += image.data[v];
+        organVoxels++;
+      }
+      organHu /= Math.max(1, organVoxels);
       for (let l = 1; l <= cc.count; l++) {
         let max = 0;
         let sum = 0;
@@ -69,7 +79,7 @@ for (const run of positionals) {
         }
         const size = cc.sizes[l - 1];
         console.log(
-          `  ${c.id} lesion ${l}: ${size} voxels, ${(hu / size).toFixed(0)} HU, tumor p max ${max.toFixed(2)} mean ${(sum / size).toFixed(2)}, organ p mean ${(organSum / size).toFixed(2)}`,
+          `  ${c.id} lesion ${l}: ${size} voxels, ${(hu / size).toFixed(0)} HU (${(hu / size - organHu).toFixed(0)} against the organ), tumor p max ${max.toFixed(2)} mean ${(sum / size).toFixed(2)}, organ p mean ${(organSum / size).toFixed(2)}`,
         );
       }
     }

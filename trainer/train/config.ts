@@ -13,7 +13,7 @@ const side = z.number().int().min(8).max(512);
 /** The recipe's crop centres (measured: docs/training-recipe.md). */
 export const DEFAULT_CROPS = { tumor: 0.3, organ: 0.3, body: 0.3, air: 0.1 };
 /** The recipe's segmentation loss (measured: docs/training-recipe.md). */
-export const DEFAULT_LOSS = { dice: 'batch' as const, tumorWeight: 5 };
+export const DEFAULT_LOSS = { dice: 'batch' as const, tumorWeight: 5, blobWeight: 0 };
 const patchSize = z
   .union([side, z.tuple([side, side, side])])
   .transform((v) => (typeof v === 'number' ? ([v, v, v] as [number, number, number]) : v));
@@ -113,6 +113,12 @@ export const lossSchema = z
     dice: z.enum(['batch', 'sample']).default(DEFAULT_LOSS.dice),
     /** Cross-entropy weight of the tumor class (background and organ 1), weighted mean as torch. */
     tumorWeight: z.number().positive().max(1000).default(DEFAULT_LOSS.tumorWeight),
+    /**
+     * Weight of the blob loss term (Kofler et al. 2023): each tumor component of a crop gets its
+     * own Dice, so a small or faint lesion weighs as much as a large one; 0 leaves it out (the
+     * reference).
+     */
+    blobWeight: z.number().min(0).max(100).default(DEFAULT_LOSS.blobWeight),
   })
   .strict();
 

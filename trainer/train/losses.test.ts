@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.ts';
 import { gradCheck } from '../models/gradcheck.ts';
-import { diceCELoss, discriminatorLoss, generatorLoss, oneHotLabels } from './losses.ts';
+import {
+  blobDiceLoss,
+  diceCELoss,
+  discriminatorLoss,
+  generatorLoss,
+  oneHotLabels,
+  tumorInstances,
+} from './losses.ts';
 import { AdamW, scheduledLr, warmupCosineLr } from './optim.ts';
 
 const TOL = 2e-2;
@@ -79,6 +86,46 @@ describe('losses', () => {
     const y = oneHotLabels([0, 1, 2, 1, 1, 0, 2, 2], [1, 2, 2, 2], 3);
     const logits = tf.randomNormal([1, 2, 2, 2, 3], 0, 1, 'float32', 3);
     const r = gradCheck((l) => diceCELoss(tf.softmax(l) as tf.Tensor5D, y).total, [logits], { samples: 10 });
+    expect(r.maxRelError).toBeLessThan(TOL);
+  });
+
+  it('blob loss: one instance per tumor component and crop, each scored alone', () => {
+    // Two crops of 4 x 1 x 1 voxels (x fastest): crop 0 holds two separate lesions (voxels 0-1 and
+    // 3), crop 1 one lesion (voxel 2 of the crop) and organ elsewhere.
+    const labels = [2, 2, 0, 2, 1, 1, 2, 1];
+    const inst = tumorInstances(labels, 2, [4, 1, 1], 2);
+    expect(inst.count).toBe(3);
+    expect(Array.from(inst.sizes)).toEqual([2, 1, 1]);
+    expect(Array.from(inst.members.subarray(0, 8))).toEqual([1, 1, 0, 0, 0, 0, 0, 0]);
+    // The first lesion's region is its crop without the other lesion of that crop.
+    expect(Array.from(inst.regions.subarray(0, 8))).toEqual([1, 1, 1, 0, 0, 0, 0, 0]);
+    expect(Array.from(inst.regions.subarray(16, 24))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    const y = oneHotLabels(labels, [2, 1, 1, 4], 3);
+    const perfect = blobDiceLoss(tf.clipByValue(y, 1e-6, 1) as tf.Tensor5D, 2, inst);
+    expect(perfect.dataSync()[0]).toBeLessThan(1e-4);
+    // Only the large lesion found: the batch Dice barely moves (3/4 of the tumor voxels are found),
+    // the blob loss counts two of three lesions as missed.
+    const bigOnly = oneHotLabels([2, 2, 0, 0, 1, 1, 1, 1], [2, 1, 1, 4], 3);
+    const p = tf.clipByValue(bigOnly, 1e-6, 1) as tf.Tensor5D;
+    expect(blobDiceLoss(p, 2, inst).dataSync()[0]).toBeCloseTo(2 / 3, 4);
+    const batchDice = diceCELoss(p, y, { dice: 'batch' }).dice.dataSync()[0];
+    expect(batchDice).toBeLessThan(0.5);
+    // No tumor in the batch: no instance and no loss.
+    const none = tumorInstances([0, 1, 1, 0], 1, [4, 1, 1], 2);
+    expect(none.count).toBe(0);
+    expect(blobDiceLoss(softmaxOf([1, 1, 1, 4, 3], 3), 2, none).dataSync()[0]).toBe(0);
+  });
+
+  it('blob loss gradient matches finite differences (through the softmax)', () => {
+    const labels = Array.from({ length: 2 * 27 }, (_, i) =>
+      [4, 5, 13, 40, 41].includes(i) ? 2 : i % 3 === 0 ? 1 : 0,
+    );
+    const inst = tumorInstances(labels, 2, [3, 3, 3], 2);
+    expect(inst.count).toBe(2);
+    const logits = tf.randomNormal([2, 3, 3, 3, 3], 0, 1, 'float32', 11);
+    const r = gradCheck((l) => blobDiceLoss(tf.softmax(l) as tf.Tensor5D, 2, inst), [logits], {
+      samples: 10,
+    });
     expect(r.maxRelError).toBeLessThan(TOL);
   });
 

@@ -3,6 +3,8 @@
  * Masks are [n, d, h, w, 1] floats in {0, 1}, pooled over the whole batch as in the reference.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { connectedComponents } from '../../shared/labels/components.ts';
+import type { Dims3 } from '../../shared/volume/volume.ts';
 
 const MASK_EPS = 1e-6;
 const DICE_SMOOTH = 1e-5;
@@ -79,6 +81,80 @@ export function diceCELoss(
       ce = tf.neg(tf.mean(tf.sum(logp, -1))) as tf.Scalar;
     }
     return { total: tf.add(dice, ce) as tf.Scalar, dice, ce };
+  });
+}
+
+/**
+ * The tumor instances of a batch for the blob loss (Kofler et al. 2023, "blob loss: instance
+ * imbalance aware loss functions for semantic segmentation"): each 26-connected tumor component
+ * of each crop, as rows over the whole batch's voxels (crop-major, the labels' order). `members`
+ * is 1 on the component; `regions` is 1 on its crop except the crop's other components, so that
+ * each instance is scored as if it were the only lesion of its crop.
+ */
+export interface TumorInstances {
+  count: number;
+  voxels: number;
+  members: Float32Array;
+  regions: Float32Array;
+  sizes: Float32Array;
+}
+
+export function tumorInstances(
+  labels: ArrayLike<number>,
+  batch: number,
+  dims: Dims3,
+  tumor: number,
+): TumorInstances {
+  const n = dims[0] * dims[1] * dims[2];
+  const voxels = batch * n;
+  if (labels.length !== voxels) throw new Error(`labels hold ${labels.length} voxels, the batch ${voxels}`);
+  const crops = Array.from({ length: batch }, (_, b) => {
+    const mask = new Uint8Array(n);
+    for (let i = 0; i < n; i++) mask[i] = labels[b * n + i] === tumor ? 1 : 0;
+    return connectedComponents(mask, dims, 26);
+  });
+  const count = crops.reduce((k, c) => k + c.count, 0);
+  const members = new Float32Array(count * voxels);
+  const regions = new Float32Array(count * voxels);
+  const sizes = new Float32Array(count);
+  let k = 0;
+  crops.forEach((cc, b) => {
+    for (let l = 1; l <= cc.count; l++, k++) {
+      const row = k * voxels + b * n;
+      sizes[k] = cc.sizes[l - 1];
+      for (let i = 0; i < n; i++) {
+        const c = cc.labels[i];
+        if (c === l) members[row + i] = 1;
+        if (c === 0 || c === l) regions[row + i] = 1;
+      }
+    }
+  });
+  return { count, voxels, members, regions, sizes };
+}
+
+/**
+ * The blob loss's instance term: the mean over instances of 1 - Dice of the tumor probability with
+ * the instance, each over its own region (smooth as the Dice above). Batch Dice lets a 30 ml lesion
+ * outweigh a 2 ml one 15 to 1; here each counts once. Zero when the batch has no tumor.
+ */
+export function blobDiceLoss(probs: tf.Tensor5D, tumor: number, inst: TumorInstances): tf.Scalar {
+  return tf.tidy(() => {
+    if (inst.count === 0) return tf.scalar(0);
+    const classes = probs.shape[4];
+    if (probs.size / classes !== inst.voxels)
+      throw new Error(`the instances cover ${inst.voxels} voxels, the probabilities ${probs.size / classes}`);
+    // The tumor channel as a product with a one-hot [1, 1, 1, 1, C] mask (no rank-5 slice; see above).
+    const pick = new Float32Array(classes);
+    pick[tumor] = 1;
+    const p = tf.reshape(tf.sum(tf.mul(probs, tf.tensor5d(pick, [1, 1, 1, 1, classes])), -1), [
+      inst.voxels,
+      1,
+    ]);
+    const inter = tf.matMul(tf.tensor2d(inst.members, [inst.count, inst.voxels]), p);
+    const predicted = tf.matMul(tf.tensor2d(inst.regions, [inst.count, inst.voxels]), p);
+    const sizes = tf.tensor2d(inst.sizes, [inst.count, 1]);
+    const dice = tf.div(tf.add(tf.mul(inter, 2), DICE_SMOOTH), tf.add(tf.add(predicted, sizes), DICE_SMOOTH));
+    return tf.mean(tf.sub(1, dice)) as tf.Scalar;
   });
 }
 

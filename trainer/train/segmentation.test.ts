@@ -88,6 +88,33 @@ describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
     expect(losses.every(Number.isFinite)).toBe(true);
   });
 
+  it('the blob loss term is trained and logged when weighted, absent when not', async () => {
+    const cfg = config({
+      steps: 4,
+      checkpointEvery: 4,
+      segmentation: { mode: 'baseline', loss: { blobWeight: 1 } },
+    });
+    const trainer = createSegmentationTrainer(cfg);
+    const run = join(dir, 'blob');
+    const tensorsBefore = tf.memory().numTensors;
+    await runTraining({ dir: run, config: cfg, entries, trainer });
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    trainer.dispose();
+    const rows = new MetricsLog(runPaths(run).metrics).read();
+    // Every crop is centred on a tumor or organ voxel of a phantom with a tumor, so most steps hold one.
+    const blob = rows.map((r) => r.blob_loss as number);
+    expect(blob.every((b) => Number.isFinite(b) && b >= 0 && b <= 1)).toBe(true);
+    expect(blob.some((b) => b > 0)).toBe(true);
+    // The total is the DiceCE plus the weighted blob term.
+    for (const r of rows)
+      expect(r.loss as number).toBeCloseTo(
+        (r.dice_loss as number) + (r.ce_loss as number) + (r.blob_loss as number),
+        4,
+      );
+    const plain = new MetricsLog(runPaths(join(dir, 'loss')).metrics).read();
+    expect(plain.every((r) => r.blob_loss === undefined)).toBe(true);
+  });
+
   it('resume after a kill continues the same trajectory (identical weights and losses)', async () => {
     const cfg = config({ steps: 6, checkpointEvery: 2 });
     const straight = join(dir, 'straight');

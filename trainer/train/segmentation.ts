@@ -18,7 +18,7 @@ import { cutmixSlabs } from '../data/patches.ts';
 import { STREAM, stepRng, streamSeed } from '../data/seeds.ts';
 import { buildUNet, segmentorConfig, sizeMultiple, type UNetConfig } from '../models/unet.ts';
 import type { RunConfig } from './config.ts';
-import { diceCELoss, oneHotLabels } from './losses.ts';
+import { blobDiceLoss, diceCELoss, oneHotLabels, tumorInstances } from './losses.ts';
 import { AdamW, scheduledLr } from './optim.ts';
 import { cropQualitySignals } from './quality.ts';
 import type { Trainer } from './run.ts';
@@ -92,6 +92,7 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     dice: config.segmentation.loss.dice,
     classWeights: [1, 1, config.segmentation.loss.tumorWeight],
   };
+  const blobWeight = config.segmentation.loss.blobWeight;
 
   /** Online synthesis + quality control on the eligible crops; edits images/labels in place. */
   async function synthesize(
@@ -169,32 +170,29 @@ export function createSegmentationTrainer(config: RunConfig, deps: SegmentationD
     });
     const x = tf.tensor5d(images, shape);
     const y = oneHotLabels(labels, [shape[0], shape[1], shape[2], shape[3]], SEGMENTATION_CLASSES);
+    // The instances are taken from the labels as trained (after synthesis and CutMix).
+    const instances = blobWeight > 0 ? tumorInstances(labels, batch.size, batch.dims, TUMOR) : null;
     let diceTerm: tf.Scalar | null = null;
     let ceTerm: tf.Scalar | null = null;
+    let blobTerm: tf.Scalar | null = null;
     const { value, grads } = tf.variableGrads(() => {
-      const parts = diceCELoss(model.apply(x, { training: true }) as tf.Tensor5D, y, lossOptions);
+      const probs = model.apply(x, { training: true }) as tf.Tensor5D;
+      const parts = diceCELoss(probs, y, lossOptions);
       diceTerm = tf.keep(parts.dice);
       ceTerm = tf.keep(parts.ce);
-      return parts.total;
+      if (!instances) return parts.total;
+      blobTerm = tf.keep(blobDiceLoss(probs, TUMOR, instances));
+      return tf.add(parts.total, tf.mul(blobTerm, blobWeight)) as tf.Scalar;
     }, variables);
     optimizer.apply(grads, lr);
-    const [loss, d, ce] = await Promise.all([
-      value.data(),
-      (diceTerm as unknown as tf.Scalar).data(),
-      (ceTerm as unknown as tf.Scalar).data(),
-    ]);
-    tf.dispose([
-      x,
-      y,
-      value,
-      diceTerm as unknown as tf.Scalar,
-      ceTerm as unknown as tf.Scalar,
-      ...Object.values(grads),
-    ]);
+    const terms = [value, diceTerm, ceTerm, blobTerm] as Array<tf.Scalar | null>;
+    const [loss, d, ce, blob] = await Promise.all(terms.map((t) => t?.data()));
+    tf.dispose([x, y, ...terms.filter((t): t is tf.Scalar => t !== null), ...Object.values(grads)]);
     return {
-      loss: loss[0],
-      dice_loss: d[0],
-      ce_loss: ce[0],
+      loss: (loss as Float32Array)[0],
+      dice_loss: (d as Float32Array)[0],
+      ce_loss: (ce as Float32Array)[0],
+      ...(blob ? { blob_loss: blob[0] } : {}),
       lr,
       synthetic: synth.synthetic,
       accepted: synth.accepted,
