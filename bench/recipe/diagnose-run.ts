@@ -4,7 +4,8 @@
  * into false organ voxels in the largest predicted organ component vs in other components (and
  * how many of them are air, HU < -500), missed organ voxels, the false-positive lesions by
  * size and by whether they lie inside the true organ, and the predicted components that touch a
- * true lesion with how many of their voxels do (a detection won by a few voxels shows as such).
+ * true lesion with how many of their voxels do (a detection won by a few voxels shows as such),
+ * and each tumor component's organ contact (the share of its surface facing predicted organ).
  *
  *   node bench/recipe/diagnose-run.ts --run DEMO_OUT/runs/baseline --demo DEMO_OUT [--precision int8|fp32] [--overlap 0.5]
  */
@@ -40,6 +41,8 @@ const fpSizes: number[] = [];
 const DROP_FRACTIONS = [0.01, 0.05, 0.1, 0.5];
 const dropDice: Record<number, number> = {};
 const fpStructures = new Map<string, number>();
+const tpContacts: number[] = [];
+const fpContacts: number[] = [];
 let fpInside = 0;
 try {
   await exportSegmentor(values.run, dir, { checkpoint: values.checkpoint, overlap: Number(values.overlap) });
@@ -84,8 +87,38 @@ try {
       if (t[v] === 2) hits[l]++;
       if (t[v] > 0) inside[l]++;
     }
+    // Organ contact: the share of each component's surface (6-neighbour faces inside the volume,
+    // between a component voxel and a non-tumor one) that faces predicted organ.
+    const faces = new Uint32Array(tc.count + 1);
+    const organFaces = new Uint32Array(tc.count + 1);
+    const [nx, ny, nz] = mask.dims;
+    for (let v = 0; v < p.length; v++) {
+      const l = tc.labels[v];
+      if (l === 0) continue;
+      const x = v % nx;
+      const y = Math.floor(v / nx) % ny;
+      const z = Math.floor(v / (nx * ny));
+      const near = [
+        x > 0 ? v - 1 : -1,
+        x < nx - 1 ? v + 1 : -1,
+        y > 0 ? v - nx : -1,
+        y < ny - 1 ? v + nx : -1,
+        z > 0 ? v - nx * ny : -1,
+        z < nz - 1 ? v + nx * ny : -1,
+      ];
+      for (const w of near) {
+        if (w < 0 || p[w] === 2) continue;
+        faces[l]++;
+        if (p[w] === 1) organFaces[l]++;
+      }
+    }
+    const contact = (l: number) => organFaces[l] / Math.max(1, faces[l]);
     const onLesions: string[] = [];
-    for (let l = 1; l <= tc.count; l++) if (hits[l]) onLesions.push(`${tc.sizes[l - 1]} (${hits[l]} on a lesion)`);
+    for (let l = 1; l <= tc.count; l++)
+      if (hits[l]) {
+        onLesions.push(`${tc.sizes[l - 1]} (${hits[l]} on a lesion, contact ${contact(l).toFixed(2)})`);
+        tpContacts.push(contact(l));
+      }
     // Which phantom structures the false-positive lesions lie on (the held-out phantom regenerated).
     const index = Number(id.replace(/\D/g, ''));
     const ph = generatePhantom({
@@ -97,6 +130,7 @@ try {
     for (let l = 1; l <= tc.count; l++) {
       if (hits[l]) continue;
       fps.push(tc.sizes[l - 1]);
+      fpContacts.push(contact(l));
       fpSizes.push(tc.sizes[l - 1]);
       if (inside[l] * 2 >= tc.sizes[l - 1]) fpInside++;
     }
@@ -141,6 +175,14 @@ try {
   );
   console.log(
     `FP lesions ${fpSizes.length}: ${fpInside} mostly inside the true organ; sizes (voxels) median ${fpSizes[fpSizes.length >> 1] ?? '-'}, <= 8 voxels: ${fpSizes.filter((s) => s <= 8).length}, <= 27: ${fpSizes.filter((s) => s <= 27).length}`,
+  );
+  const sorted = (xs: number[]) =>
+    [...xs]
+      .sort((a, b) => a - b)
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  console.log(
+    `organ contact of the components on lesions: ${sorted(tpContacts)}; of the false-positive ones: ${sorted(fpContacts)}`,
   );
   console.log(
     `FP lesion voxels by phantom structure: ${[...fpStructures]
