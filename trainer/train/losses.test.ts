@@ -95,12 +95,14 @@ describe('losses', () => {
     const labels = [2, 2, 0, 2, 1, 1, 2, 1];
     const inst = tumorInstances(labels, 2, [4, 1, 1], 2);
     expect(inst.count).toBe(3);
-    expect(Array.from(inst.sizes)).toEqual([2, 1, 1]);
-    expect(Array.from(inst.members.subarray(0, 8))).toEqual([1, 1, 0, 0, 0, 0, 0, 0]);
-    // The first lesion's region is its crop without the other lesion of that crop.
-    expect(Array.from(inst.regions.subarray(0, 8))).toEqual([1, 1, 1, 0, 0, 0, 0, 0]);
-    expect(Array.from(inst.regions.subarray(16, 24))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(inst.crops.map((c) => [c.crop, c.count, Array.from(c.sizes)])).toEqual([
+      [0, 2, [2, 1]],
+      [1, 1, [1]],
+    ]);
+    expect(Array.from(inst.crops[0].members)).toEqual([1, 1, 0, 0, 0, 0, 0, 1]);
     const y = oneHotLabels(labels, [2, 1, 1, 4], 3);
+    // A perfect prediction scores 0 only because each lesion is scored without the crop's other one
+    // (with it, the first lesion's Dice would be 2 * 2 / (3 + 2)).
     const perfect = blobDiceLoss(tf.clipByValue(y, 1e-6, 1) as tf.Tensor5D, 2, inst);
     expect(perfect.dataSync()[0]).toBeLessThan(1e-4);
     // Only the large lesion found: the batch Dice barely moves (3/4 of the tumor voxels are found),
@@ -110,6 +112,10 @@ describe('losses', () => {
     expect(blobDiceLoss(p, 2, inst).dataSync()[0]).toBeCloseTo(2 / 3, 4);
     const batchDice = diceCELoss(p, y, { dice: 'batch' }).dice.dataSync()[0];
     expect(batchDice).toBeLessThan(0.5);
+    // Only crop 0's small lesion and crop 1's lesion predicted: one of three missed.
+    const smallOnly = oneHotLabels([0, 0, 0, 2, 1, 1, 2, 1], [2, 1, 1, 4], 3);
+    const q = tf.clipByValue(smallOnly, 1e-6, 1) as tf.Tensor5D;
+    expect(blobDiceLoss(q, 2, inst).dataSync()[0]).toBeCloseTo(1 / 3, 4);
     // No tumor in the batch: no instance and no loss.
     const none = tumorInstances([0, 1, 1, 0], 1, [4, 1, 1], 2);
     expect(none.count).toBe(0);

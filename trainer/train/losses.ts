@@ -87,16 +87,17 @@ export function diceCELoss(
 /**
  * The tumor instances of a batch for the blob loss (Kofler et al. 2023, "blob loss: instance
  * imbalance aware loss functions for semantic segmentation"): each 26-connected tumor component
- * of each crop, as rows over the whole batch's voxels (crop-major, the labels' order). `members`
- * is 1 on the component; `regions` is 1 on its crop except the crop's other components, so that
- * each instance is scored as if it were the only lesion of its crop.
+ * of each crop. Each instance is scored over its own crop with the crop's other instances masked
+ * out, as if it were the crop's only lesion; that region's predicted sum is the crop's sum minus
+ * the other instances' sums, so only the instances' own voxels are kept (rows over their crop,
+ * crop-major as the labels).
  */
 export interface TumorInstances {
-  count: number;
+  /** Voxels per crop. */
   voxels: number;
-  members: Float32Array;
-  regions: Float32Array;
-  sizes: Float32Array;
+  count: number;
+  /** Crops with at least one instance: `members` is [instances, voxels], 1 on each instance. */
+  crops: Array<{ crop: number; count: number; members: Float32Array; sizes: Float32Array }>;
 }
 
 export function tumorInstances(
@@ -106,30 +107,19 @@ export function tumorInstances(
   tumor: number,
 ): TumorInstances {
   const n = dims[0] * dims[1] * dims[2];
-  const voxels = batch * n;
-  if (labels.length !== voxels) throw new Error(`labels hold ${labels.length} voxels, the batch ${voxels}`);
-  const crops = Array.from({ length: batch }, (_, b) => {
+  if (labels.length !== batch * n)
+    throw new Error(`labels hold ${labels.length} voxels, the batch ${batch * n}`);
+  const crops: TumorInstances['crops'] = [];
+  for (let b = 0; b < batch; b++) {
     const mask = new Uint8Array(n);
     for (let i = 0; i < n; i++) mask[i] = labels[b * n + i] === tumor ? 1 : 0;
-    return connectedComponents(mask, dims, 26);
-  });
-  const count = crops.reduce((k, c) => k + c.count, 0);
-  const members = new Float32Array(count * voxels);
-  const regions = new Float32Array(count * voxels);
-  const sizes = new Float32Array(count);
-  let k = 0;
-  crops.forEach((cc, b) => {
-    for (let l = 1; l <= cc.count; l++, k++) {
-      const row = k * voxels + b * n;
-      sizes[k] = cc.sizes[l - 1];
-      for (let i = 0; i < n; i++) {
-        const c = cc.labels[i];
-        if (c === l) members[row + i] = 1;
-        if (c === 0 || c === l) regions[row + i] = 1;
-      }
-    }
-  });
-  return { count, voxels, members, regions, sizes };
+    const cc = connectedComponents(mask, dims, 26);
+    if (cc.count === 0) continue;
+    const members = new Float32Array(cc.count * n);
+    for (let i = 0; i < n; i++) if (cc.labels[i] > 0) members[(cc.labels[i] - 1) * n + i] = 1;
+    crops.push({ crop: b, count: cc.count, members, sizes: Float32Array.from(cc.sizes) });
+  }
+  return { voxels: n, count: crops.reduce((k, c) => k + c.count, 0), crops };
 }
 
 /**
@@ -140,21 +130,28 @@ export function tumorInstances(
 export function blobDiceLoss(probs: tf.Tensor5D, tumor: number, inst: TumorInstances): tf.Scalar {
   return tf.tidy(() => {
     if (inst.count === 0) return tf.scalar(0);
-    const classes = probs.shape[4];
-    if (probs.size / classes !== inst.voxels)
-      throw new Error(`the instances cover ${inst.voxels} voxels, the probabilities ${probs.size / classes}`);
+    const [batch, , , , classes] = probs.shape;
+    if (probs.size / classes / batch !== inst.voxels)
+      throw new Error(
+        `the instances' crops hold ${inst.voxels} voxels, the probabilities' ${probs.size / classes / batch}`,
+      );
     // The tumor channel as a product with a one-hot [1, 1, 1, 1, C] mask (no rank-5 slice; see above).
     const pick = new Float32Array(classes);
     pick[tumor] = 1;
     const p = tf.reshape(tf.sum(tf.mul(probs, tf.tensor5d(pick, [1, 1, 1, 1, classes])), -1), [
+      batch,
       inst.voxels,
-      1,
     ]);
-    const inter = tf.matMul(tf.tensor2d(inst.members, [inst.count, inst.voxels]), p);
-    const predicted = tf.matMul(tf.tensor2d(inst.regions, [inst.count, inst.voxels]), p);
-    const sizes = tf.tensor2d(inst.sizes, [inst.count, 1]);
-    const dice = tf.div(tf.add(tf.mul(inter, 2), DICE_SMOOTH), tf.add(tf.add(predicted, sizes), DICE_SMOOTH));
-    return tf.mean(tf.sub(1, dice)) as tf.Scalar;
+    const losses = inst.crops.map(({ crop, count, members, sizes }) => {
+      const pc = tf.reshape(tf.slice(p, [crop, 0], [1, inst.voxels]), [inst.voxels, 1]);
+      const own = tf.matMul(tf.tensor2d(members, [count, inst.voxels]), pc);
+      // The region of an instance: its crop without the crop's other instances.
+      const region = tf.add(tf.sub(tf.sum(pc), tf.sum(own)), own);
+      const size = tf.tensor2d(sizes, [count, 1]);
+      const dice = tf.div(tf.add(tf.mul(own, 2), DICE_SMOOTH), tf.add(tf.add(region, size), DICE_SMOOTH));
+      return tf.sub(1, dice);
+    });
+    return tf.mean(tf.concat(losses, 0)) as tf.Scalar;
   });
 }
 
