@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMPARED_MODELS, type ModelScores, verdictLine } from './evaluation.ts';
+import { COMPARED_MODELS, type LesionRow, type ModelScores, verdictLine } from './evaluation.ts';
 
 function scores(model: string, tumorDice: number, lesionsDetected: number): ModelScores {
   return {
@@ -32,6 +32,36 @@ describe('verdictLine', () => {
     const better = verdictLine([base, control, scores(COMPARED_MODELS.freetumor, 0.61, 12)]);
     expect(better).toMatch(/all targets met\.$/);
     expect(better).toContain('matches or beats the control (tumor Dice +0.010, lesions +1)');
+  });
+
+  it("names the lesions one model finds and the other does not, with the finder's lesion Dice", () => {
+    const base = scores(COMPARED_MODELS.baseline, 0.49, 12);
+    const control = scores(COMPARED_MODELS.control, 0.6, 11);
+    const ft = scores(COMPARED_MODELS.freetumor, 0.57, 11);
+    const row = (lesion: number, b: number | null, c: number | null, f: number | null): LesionRow => ({
+      caseId: 'test_004',
+      lesion,
+      volumeMl: 4.428,
+      found: Object.fromEntries(
+        [
+          [COMPARED_MODELS.baseline, b],
+          [COMPARED_MODELS.control, c],
+          [COMPARED_MODELS.freetumor, f],
+        ].map(([m, d]) => [m, { detected: d !== null, dice: d ?? 0 }]),
+      ),
+    });
+    // Lesion 1 found by all, lesion 2 by the baseline only (a few voxels), lesion 3 by FreeTumor only.
+    const v = verdictLine(
+      [base, control, ft],
+      [row(1, 0.8, 0.7, 0.9), row(2, 0.012, null, null), row(3, null, null, 0.4)],
+    );
+    expect(v).toContain(
+      'lesions -1: test_004 lesion 2, 4.4 ml, found by the baseline only, lesion Dice 0.01; test_004 lesion 3, 4.4 ml, found by FreeTumor only, lesion Dice 0.40)',
+    );
+    expect(v).toContain(
+      '(tumor Dice -0.030, lesions +0: test_004 lesion 3, 4.4 ml, found by FreeTumor only, lesion Dice 0.40)',
+    );
+    expect(v).not.toContain('lesion 1,');
   });
 
   it('names what is missing instead of comparing with it', () => {

@@ -185,8 +185,10 @@ function line(s: ModelScores): string {
  * One line that leads the report: what the FreeTumor segmentor learned on the held-out cases, how
  * it compares with the real-only baseline it started from and with the real-only control trained
  * for the same steps from the same start (what the synthetic tumors add), and which targets it meets.
+ * With the per-lesion rows, a difference in lesions found names the lesions and the finder's Dice
+ * on each: a lesion "found" by a few voxels reads as such.
  */
-export function verdictLine(scores: readonly ModelScores[]): string {
+export function verdictLine(scores: readonly ModelScores[], lesions: readonly LesionRow[] = []): string {
   const find = (name: string) => scores.find((s) => s.model === name);
   const base = find(COMPARED_MODELS.baseline);
   const control = find(COMPARED_MODELS.control);
@@ -203,7 +205,18 @@ export function verdictLine(scores: readonly ModelScores[]): string {
     const dl = ft.lesionsDetected - other.lesionsDetected;
     const better = dt >= 0 && dl >= 0;
     if (!better) missed.push(`FreeTumor < ${short}`);
-    return `; ${what}: ${line(other)}; FreeTumor ${better ? 'matches or beats' : 'falls behind'} the ${short} (tumor Dice ${dt >= 0 ? '+' : ''}${dt.toFixed(3)}, lesions ${dl >= 0 ? '+' : ''}${dl})`;
+    const differing = lesions.flatMap((row) => {
+      const mine = row.found[ft.model];
+      const theirs = row.found[other.model];
+      if (!mine || !theirs || mine.detected === theirs.detected) return [];
+      const finder = mine.detected ? 'FreeTumor' : `the ${short}`;
+      const dice = (mine.detected ? mine : theirs).dice;
+      return [
+        `${row.caseId} lesion ${row.lesion}, ${row.volumeMl.toFixed(1)} ml, found by ${finder} only, lesion Dice ${dice.toFixed(2)}`,
+      ];
+    });
+    const which = differing.length ? `: ${differing.join('; ')}` : '';
+    return `; ${what}: ${line(other)}; FreeTumor ${better ? 'matches or beats' : 'falls behind'} the ${short} (tumor Dice ${dt >= 0 ? '+' : ''}${dt.toFixed(3)}, lesions ${dl >= 0 ? '+' : ''}${dl}${which})`;
   };
   const parts = [
     base ? versus(base, 'baseline (real tumors only)', 'baseline') : '',

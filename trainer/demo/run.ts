@@ -242,7 +242,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     process.off('SIGTERM', onSignal);
   }
   result.interrupted = interrupted;
-  result.verdict = verdictLine(result.comparison);
+  result.verdict = verdictLine(result.comparison, result.lesions);
   log(`verdict: ${result.verdict}`);
   result.totalSeconds = stages.elapsed();
   await writeDemoReport(result, artifacts, options, log);
