@@ -37,8 +37,8 @@ for (const run of positionals) {
     const precision = values.precision === 'fp32' ? 'fp32' : 'int8';
     const model = await openLocalModel(dir, 'segmentor', { precision });
     if (!model) throw new Error(`no segmentor exported from ${run}`);
-    const tumor = classIds(model.manifest.labels).tumor;
-    if (tumor === null) throw new Error('the segmentor has no tumor class');
+    const { tumor, organ } = classIds(model.manifest.labels);
+    if (tumor === null || organ === null) throw new Error('the segmentor has no organ or no tumor class');
     console.log(basename(run));
     for (const c of cases) {
       const image = readNifti(new Uint8Array(await readFile(c.image)));
@@ -49,7 +49,6 @@ for (const run of positionals) {
       const probs = await predictProbabilities(prep, model.manifest, model.runner);
       const n = truth.data.length;
       const p = probs.data.subarray(tumor * n, (tumor + 1) * n);
-      const organ = classIds(model.manifest.labels).organ ?? 0;
       const po = probs.data.subarray(organ * n, (organ + 1) * n);
       const cc = connectedComponents(
         Uint8Array.from(truth.data, (l) => (l === 2 ? 1 : 0)),

@@ -135,13 +135,7 @@ export function blobDiceLoss(probs: tf.Tensor5D, tumor: number, inst: TumorInsta
       throw new Error(
         `the instances' crops hold ${inst.voxels} voxels, the probabilities' ${probs.size / classes / batch}`,
       );
-    // The tumor channel as a product with a one-hot [1, 1, 1, 1, C] mask (no rank-5 slice; see above).
-    const pick = new Float32Array(classes);
-    pick[tumor] = 1;
-    const p = tf.reshape(tf.sum(tf.mul(probs, tf.tensor5d(pick, [1, 1, 1, 1, classes])), -1), [
-      batch,
-      inst.voxels,
-    ]);
+    const p = tf.reshape(channel(probs, tumor), [batch, inst.voxels]);
     const losses = inst.crops.map(({ crop, count, members, sizes }) => {
       const pc = tf.reshape(tf.slice(p, [crop, 0], [1, inst.voxels]), [inst.voxels, 1]);
       const own = tf.matMul(tf.tensor2d(members, [count, inst.voxels]), pc);

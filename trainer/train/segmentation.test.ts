@@ -70,17 +70,22 @@ async function weightsOf(path: string): Promise<Float32Array[]> {
   return c.models.segmentor.weights.map((w) => w.data);
 }
 
+/** Trains `cfg` into run folder `name`, checks that no tensor leaked, and returns the metrics rows. */
+async function trainRows(cfg: ReturnType<typeof config>, name: string) {
+  const trainer = createSegmentationTrainer(cfg);
+  const run = join(dir, name);
+  const tensorsBefore = tf.memory().numTensors;
+  await runTraining({ dir: run, config: cfg, entries, trainer });
+  // No tensor leaks per step.
+  expect(tf.memory().numTensors).toBe(tensorsBefore);
+  trainer.dispose();
+  return new MetricsLog(runPaths(run).metrics).read();
+}
+
 describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
   it('baseline mode: the DiceCE loss goes down', async () => {
     const cfg = config({ steps: 16, checkpointEvery: 16, segmentation: { mode: 'baseline', cutmix: false } });
-    const trainer = createSegmentationTrainer(cfg);
-    const run = join(dir, 'loss');
-    const tensorsBefore = tf.memory().numTensors;
-    await runTraining({ dir: run, config: cfg, entries, trainer });
-    // No tensor leaks per step.
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
-    trainer.dispose();
-    const losses = new MetricsLog(runPaths(run).metrics).read().map((r) => r.loss as number);
+    const losses = (await trainRows(cfg, 'loss')).map((r) => r.loss as number);
     expect(losses).toHaveLength(16);
     const first = (losses[0] + losses[1] + losses[2]) / 3;
     const last = (losses[13] + losses[14] + losses[15]) / 3;
@@ -94,13 +99,7 @@ describe('segmentation training (cpu, tiny U-Net on phantoms)', () => {
       checkpointEvery: 4,
       segmentation: { mode: 'baseline', loss: { blobWeight: 1 } },
     });
-    const trainer = createSegmentationTrainer(cfg);
-    const run = join(dir, 'blob');
-    const tensorsBefore = tf.memory().numTensors;
-    await runTraining({ dir: run, config: cfg, entries, trainer });
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
-    trainer.dispose();
-    const rows = new MetricsLog(runPaths(run).metrics).read();
+    const rows = await trainRows(cfg, 'blob');
     // Every crop is centred on a tumor or organ voxel of a phantom with a tumor, so most steps hold one.
     const blob = rows.map((r) => r.blob_loss as number);
     expect(blob.every((b) => Number.isFinite(b) && b >= 0 && b <= 1)).toBe(true);
